@@ -1,0 +1,1 @@
+"""The ``neuroenc`` command line."""

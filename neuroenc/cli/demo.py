@@ -1,0 +1,125 @@
+"""``neuroenc demo``: load real EEG, fMRI and spike data end to end.
+
+Later capabilities (RSA, encoding, Riemannian decoding, evaluations) add
+their step to :data:`STEPS`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neuroenc.braindata import BrainData
+from neuroenc.datapath import find_data_dir
+from neuroenc.errors import MissingFileError, NeuroencError
+
+
+def _load_eeg(data_dir: Path | None, allow_download: bool) -> tuple[BrainData, str]:
+    from neuroenc.datasets.local import load_physionet_mi
+
+    bd = load_physionet_mi(1, "imagery_lr", data_dir=data_dir, allow_download=allow_download)
+    first = Path(bd.provenance[0]["params"]["sources"][0]["path"])
+    return bd, f"{first.parent.name}/ ({first.parent})"
+
+
+def _load_fmri(data_dir: Path | None, allow_download: bool) -> tuple[BrainData, str]:
+    from neuroenc.datasets.local import load_haxby
+
+    return load_haxby("betas", data_dir=data_dir), "haxby/ (PyMVPA excerpt)"
+
+
+def _load_spikes(data_dir: Path | None, allow_download: bool) -> tuple[BrainData, str]:
+    from neuroenc.datasets.local import load_grasshopper
+
+    return load_grasshopper(data_dir=data_dir), "nitime/ grasshopper recordings"
+
+
+#: (name, loader) of each demo dataset.
+STEPS: list[tuple[str, Callable[[Path | None, bool], tuple[BrainData, str]]]] = [
+    ("PhysioNet MI (imagined left/right fist)", _load_eeg),
+    ("Haxby 2001 (GLM betas per run)", _load_fmri),
+    ("Grasshopper receptor spikes", _load_spikes),
+]
+
+
+def _summary_row(name: str, bd: BrainData, seconds: float, origin: str) -> dict[str, Any]:
+    counts = bd.obs["condition"].value_counts()
+    return {
+        "dataset": name,
+        "modality": bd.modality,
+        "obs": bd.n_obs,
+        "features": bd.n_features,
+        "times": bd.n_times or "-",
+        "conditions": f"{len(counts)} ({counts.min()}-{counts.max()} each)",
+        "load s": f"{seconds:.2f}",
+        "from": origin,
+    }
+
+
+def _print_table(rows: list[dict[str, Any]]) -> None:
+    cols = list(rows[0])
+    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in cols}
+    print("  ".join(c.ljust(widths[c]) for c in cols))
+    print("  ".join("-" * widths[c] for c in cols))
+    for r in rows:
+        print("  ".join(str(r[c]).ljust(widths[c]) for c in cols))
+
+
+def run_demo(data_dir: str | None = None, out: str = "neuroenc_demo_output", allow_download: bool = True) -> int:
+    """Run the demo; returns the process exit code."""
+    print("neuroenc demo: load EEG, fMRI and spikes into BrainData, store them in HDF5\n")
+    if data_dir is not None:
+        folder: Path | None = Path(data_dir).expanduser().resolve()
+        if not folder.is_dir():
+            raise MissingFileError(f"--data-dir {folder} is not a folder.")
+        print(f"Data folder: {folder} (from --data-dir)")
+    else:
+        found = find_data_dir()
+        folder = found[0] if found else None
+        if found:
+            print(f"Data folder: {found[0]} (found via {found[1]})")
+        else:
+            print(
+                "No local data folder (NEUROENC_DATA or ../shared/data); "
+                + ("trying MNE's PhysioNet fetcher." if allow_download else "downloads disabled.")
+            )
+
+    rows, loaded = [], {}
+    for name, loader in STEPS:
+        t0 = time.perf_counter()
+        try:
+            bd, origin = loader(folder, allow_download)
+        except NeuroencError as exc:
+            print(f"  skipped {name}: {exc}")
+            continue
+        except OSError as exc:  # network errors of the online fetcher
+            print(f"  skipped {name}: could not fetch data ({exc})")
+            continue
+        rows.append(_summary_row(name, bd, time.perf_counter() - t0, origin))
+        loaded[bd.modality] = bd
+    if not rows:
+        print("neuroenc demo: no dataset could be loaded.")
+        return 1
+
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    store = out_dir / "demo.h5"
+    t0 = time.perf_counter()
+    for modality, bd in loaded.items():
+        bd.to_hdf5(store, key=modality, overwrite=True)
+        back = BrainData.from_hdf5(store, key=modality)
+        if not (np.array_equal(back.data, bd.data) and back.obs.equals(bd.obs)):
+            print(f"neuroenc demo: HDF5 round trip of {modality} differs.")
+            return 1
+    print()
+    _print_table(rows)
+    print(
+        f"\nStored and re-read {len(loaded)} entries in {store} "
+        f"({store.stat().st_size / 1e6:.1f} MB, {time.perf_counter() - t0:.2f} s); "
+        f"see `neuroenc info {store}`."
+    )
+    return 0

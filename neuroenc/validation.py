@@ -1,0 +1,168 @@
+"""Input validation shared by every public entry point.
+
+Like scikit-learn's ``check_array``, these helpers turn user input into
+well-formed numpy arrays or raise a :mod:`neuroenc.errors` exception whose
+message says what is wrong and where, *before* any work or write starts.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neuroenc.errors import (
+    LabelError,
+    MissingFileError,
+    NonFiniteError,
+    ShapeError,
+    UnknownNameError,
+)
+
+__all__ = [
+    "check_array",
+    "check_finite",
+    "check_length",
+    "check_choice",
+    "check_names",
+    "check_file",
+    "check_positive",
+]
+
+
+def check_finite(X: np.ndarray, name: str = "X") -> None:
+    """Raise :class:`NonFiniteError` naming the first NaN/Inf position of ``X``."""
+    if X.dtype.kind not in "fc":
+        return
+    # Summing is a cheap O(n) pass without a boolean temporary; only a
+    # non-finite sum (which overflow can also cause) needs the exact scan.
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = X.sum(dtype=np.float64 if X.dtype.kind == "f" else None)
+    if np.isfinite(total):
+        return
+    bad = ~np.isfinite(X)
+    if not bad.any():
+        return
+    pos = tuple(int(i) for i in np.argwhere(bad)[0])
+    value = X[pos]
+    kind = "NaN" if np.isnan(value) else "Inf"
+    where = pos[0] if len(pos) == 1 else pos
+    raise NonFiniteError(
+        f"{name} contains {kind} at index {where} ({int(bad.sum())} non-finite "
+        f"value(s) in total); remove or impute them first."
+    )
+
+
+def check_array(
+    X: Any,
+    name: str = "X",
+    *,
+    ndim: int | Sequence[int] | None = None,
+    dtype: Any = "numeric",
+    allow_nonfinite: bool = False,
+    min_rows: int = 1,
+    copy: bool = False,
+) -> np.ndarray:
+    """Convert ``X`` to a numpy array and check it.
+
+    Parameters
+    ----------
+    X : array-like
+        Input to convert.
+    name : str
+        Name used in error messages.
+    ndim : int or sequence of int, optional
+        Allowed numbers of dimensions.
+    dtype : "numeric", numpy dtype or None
+        ``"numeric"`` keeps float dtypes, converts bool/int to float64 and
+        rejects anything else; a dtype casts to it; None keeps the dtype.
+    allow_nonfinite : bool
+        If False, NaN and Inf raise :class:`~neuroenc.errors.NonFiniteError`.
+    min_rows : int
+        Minimum length of the first axis.
+    copy : bool
+        Force a copy.
+
+    Returns
+    -------
+    numpy.ndarray
+        The validated array.
+    """
+    if X is None:
+        raise ShapeError(f"{name} is None; expected an array.")
+    try:
+        arr = np.array(X, copy=copy) if copy else np.asarray(X)
+    except (TypeError, ValueError) as exc:
+        raise ShapeError(f"{name} cannot be converted to an array: {exc}") from exc
+    if arr.dtype == object:
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ShapeError(f"{name} is ragged or holds non-numeric values; expected a numeric array.") from exc
+    if isinstance(dtype, str) and dtype == "numeric":
+        if arr.dtype.kind in "biu":
+            arr = arr.astype(np.float64)
+        elif arr.dtype.kind not in "fc":
+            raise ShapeError(f"{name} has dtype {arr.dtype}; expected a numeric array.")
+    elif dtype is not None:
+        arr = arr.astype(dtype, copy=False)
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if arr.ndim not in allowed:
+            expected = " or ".join(str(d) for d in allowed)
+            raise ShapeError(f"{name} has {arr.ndim} dimension(s) with shape {arr.shape}; expected {expected}.")
+    if arr.ndim >= 1 and arr.shape[0] < min_rows:
+        raise ShapeError(f"{name} has {arr.shape[0]} row(s); at least {min_rows} required.")
+    if not allow_nonfinite:
+        check_finite(arr, name)
+    return arr
+
+
+def check_length(n_expected: int, values: Any, name: str, of: str = "observations") -> None:
+    """Raise :class:`LabelError` if ``len(values) != n_expected``."""
+    n = len(values)
+    if n != n_expected:
+        raise LabelError(f"{name} has {n} entries but there are {n_expected} {of}.")
+
+
+def check_choice(value: Any, choices: Iterable[Any], name: str) -> Any:
+    """Return ``value`` if it is one of ``choices``, else raise :class:`UnknownNameError`."""
+    choices = list(choices)
+    if value not in choices:
+        listed = ", ".join(repr(c) for c in choices)
+        raise UnknownNameError(f"Unknown {name} {value!r}; choose one of: {listed}.")
+    return value
+
+
+def check_names(requested: Iterable[Any], available: Iterable[Any], what: str) -> list:
+    """Check that every requested name exists; list the available ones otherwise."""
+    available = list(available)
+    avail_set = set(available)
+    missing = [r for r in requested if r not in avail_set]
+    if missing:
+        listed = ", ".join(repr(a) for a in available) or "none"
+        raise UnknownNameError(f"Unknown {what}: {', '.join(repr(m) for m in missing)}. Available: {listed}.")
+    return list(requested)
+
+
+def check_file(path: str | os.PathLike, what: str = "file") -> Path:
+    """Return ``path`` as a :class:`~pathlib.Path` if it exists, else raise."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise MissingFileError(f"{what} not found: {p}")
+    return p
+
+
+def check_positive(value: Any, name: str, *, strict: bool = True) -> float:
+    """Check that a scalar is finite and positive (or non-negative)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError) as exc:
+        raise ShapeError(f"{name} must be a number, got {value!r}.") from exc
+    if not np.isfinite(v) or (v <= 0 if strict else v < 0):
+        bound = "> 0" if strict else ">= 0"
+        raise ShapeError(f"{name} must be finite and {bound}, got {value!r}.")
+    return v
