@@ -50,9 +50,37 @@ def read_raw(path: str | os.PathLike, **reader_kwargs: Any):
 
     (path,) = check_files([path], "EEG/MEG file")
     try:
-        return mne.io.read_raw(path, preload=True, verbose="error", **reader_kwargs)
+        raw = mne.io.read_raw(path, preload=True, verbose="error", **reader_kwargs)
     except Exception as exc:  # MNE raises many types for damaged or unknown files
         raise CorruptFileError(f"Cannot read {path.name} with MNE ({type(exc).__name__}: {exc})".rstrip()) from exc
+    _check_edf_complete(path, raw)
+    return raw
+
+
+def _check_edf_complete(path: Path, raw) -> None:
+    """Refuse an EDF/BDF file that holds fewer data records than its header says.
+
+    MNE infers the length from the file size and only warns (hidden by
+    ``verbose="error"``), so a truncated copy would otherwise load as a
+    silently shorter recording.
+    """
+    if path.suffix.lower() not in (".edf", ".bdf"):
+        return
+    with open(path, "rb") as fh:
+        header = fh.read(256)
+    try:
+        n_records = int(header[236:244].decode("ascii"))
+        record_s = float(header[244:252].decode("ascii"))
+    except ValueError:
+        return
+    if n_records <= 0 or record_s <= 0:
+        return  # -1 marks a recording that was never closed: the file size is its only length
+    expected = int(round(n_records * record_s * raw.info["sfreq"]))
+    if raw.n_times < expected:
+        raise CorruptFileError(
+            f"{path.name} is truncated: its header announces {n_records} data records "
+            f"({expected} samples) but the file holds only {raw.n_times} samples."
+        )
 
 
 def _normalise_spec(event_id: EventSpec) -> list[tuple[str, str | int]] | None:
@@ -92,7 +120,7 @@ def _stim_events(raw) -> np.ndarray:
     if not len(mne.pick_types(raw.info, meg=False, stim=True)):
         return np.zeros((0, 3), dtype=int)
     try:
-        return mne.find_events(raw, shortest_event=1, initial_event=True, verbose="error")
+        return mne.find_events(raw, shortest_event=1, verbose="error")
     except ValueError:
         return np.zeros((0, 3), dtype=int)
 
@@ -192,12 +220,29 @@ def _pick(raw, picks: Any, label: str):
         ) from exc
 
 
+def _check_nyquist(sfreq: float, l_freq: float | None, h_freq: float | None, label: str) -> None:
+    nyquist = sfreq / 2.0
+    for name, value in (("l_freq", l_freq), ("h_freq", h_freq)):
+        if value is not None and value >= nyquist:
+            raise ShapeError(f"{name}={value} Hz is not below the Nyquist frequency of {label} ({nyquist:g} Hz).")
+
+
+def _filter(inst, l_freq, h_freq) -> None:
+    """Band-pass every kept channel except stimulus channels, in place."""
+    # MNE's default picks filter only "data" channels: kept EOG/ECG/EMG/misc
+    # channels would stay unfiltered, and a recording with only such channels
+    # would fail with MNE's "yielded no channels" error.
+    picks = [i for i, kind in enumerate(inst.get_channel_types()) if kind != "stim"]
+    if picks:
+        inst.filter(l_freq, h_freq, picks=picks, verbose="error")
+
+
 def _epoch_run(raw, table, label, *, tmin, tmax, baseline, l_freq, h_freq, picks, resample, reject_by_annotation):
     import mne
 
     raw = _pick(raw, picks, label)
     if l_freq is not None or h_freq is not None:
-        raw.filter(l_freq, h_freq, verbose="error")
+        _filter(raw, l_freq, h_freq)
     names = list(dict.fromkeys(table["condition"]))
     codes = {name: i + 1 for i, name in enumerate(names)}
     events = np.column_stack(
@@ -207,7 +252,7 @@ def _epoch_run(raw, table, label, *, tmin, tmax, baseline, l_freq, h_freq, picks
     if dup.any():
         warnings.warn(
             f"{label}: {int(dup.sum())} event(s) share a sample with an earlier one and are dropped.",
-            stacklevel=4,
+            stacklevel=3,  # _epoch_run <- read_eeg <- the caller
         )
         events, table = events[~dup], table[~dup].reset_index(drop=True)
     epochs = mne.Epochs(
@@ -257,16 +302,24 @@ def _from_epochs(epochs, *, tmin, tmax, l_freq, h_freq, picks, resample, modalit
     if not epochs.preload:
         epochs.load_data()
     epochs = _pick(epochs, picks, "Epochs")
+    _check_nyquist(epochs.info["sfreq"], l_freq, h_freq, "the epochs")
     if l_freq is not None or h_freq is not None:
-        epochs.filter(l_freq, h_freq, verbose="error")
+        _filter(epochs, l_freq, h_freq)
     if tmin is not None or tmax is not None:
         epochs.crop(tmin, tmax)
     if resample is not None:
         epochs.resample(resample, verbose="error")
     inverse = {code: name for name, code in epochs.event_id.items()}
     obs = epochs.metadata.reset_index(drop=True).copy() if epochs.metadata is not None else pd.DataFrame()
-    obs["condition"] = [inverse.get(int(c), str(int(c))) for c in epochs.events[:, 2]]
+    names = [inverse.get(int(c), str(int(c))) for c in epochs.events[:, 2]]
+    obs["condition"] = names
+    if "run" not in obs:
+        obs["run"] = 1
+    # Epochs keep absolute sample numbers only, so onsets count from the
+    # start of the acquisition rather than from the start of the run.
+    obs["onset"] = epochs.events[:, 0] / epochs.info["sfreq"]
     obs["sample"] = epochs.events[:, 0]
+    obs["event"] = names
     for key, value in extra_obs.items():
         obs[key] = value
     prov = [
@@ -313,7 +366,7 @@ def read_eeg(
     event_id : list or dict, optional
         Which events to epoch and how to name the conditions. A list of
         annotation descriptions or trigger codes (the condition is the item
-        itself), or a ``{condition: description or code}`` dict, e.g.
+        as a string, e.g. ``"1"``), or a ``{condition: description or code}`` dict, e.g.
         ``{"left": "T1", "right": "T2"}`` or ``{"auditory": 1}``. Default:
         every annotation (except BAD/EDGE ones), or else every trigger code
         on the stimulus channel.
@@ -352,7 +405,16 @@ def read_eeg(
         ``data`` of shape (n_epochs, n_channels, n_times); ``obs`` has
         ``condition``, ``run``, ``onset`` (s from the start of the run),
         ``sample``, ``event`` (original description or code); ``info`` is
-        the MNE measurement info.
+        the MNE measurement info. For Epochs input, ``obs`` starts from the
+        epochs' metadata, ``run`` defaults to 1 and ``onset`` counts from the
+        start of the acquisition.
+
+    Notes
+    -----
+    Epoching follows :class:`mne.Epochs` defaults otherwise: in particular,
+    SSP projectors stored in the file (e.g. the average EEG reference of
+    Neuromag FIF files) are applied. Filtering covers every kept channel
+    except stimulus channels (MNE's default filters only data channels).
 
     Examples
     --------
@@ -397,16 +459,19 @@ def read_eeg(
         fixed_length = check_positive(fixed_length, "fixed_length")
         if spec is not None or events is not None:
             raise ShapeError("fixed_length cuts windows; do not combine it with event_id or events.")
+        if tmin is not None or tmax is not None:
+            raise ShapeError("fixed_length sets the window itself (0 to fixed_length); do not pass tmin/tmax.")
     tmin = -0.2 if tmin is None else float(tmin)
     tmax = 0.5 if tmax is None else float(tmax)
     check_window(tmin, tmax)
-    explicit = _explicit_events(events, len(sources))
     reader_kwargs = dict(reader_kwargs or {})
 
-    # Check every path before reading anything, then read all runs so that
-    # unknown event names are reported before any filtering/epoching work.
+    # Check every data path before reading anything (event files too), then
+    # read all runs so that unknown event names are reported before any
+    # filtering/epoching work.
     paths = [s for s in sources if isinstance(s, (str, os.PathLike))]
     check_files(paths, "EEG/MEG file")
+    explicit = _explicit_events(events, len(sources))
     raws, labels, described = [], [], []
     for src, run in zip(sources, runs):
         if isinstance(src, mne.io.BaseRaw):
@@ -421,6 +486,9 @@ def read_eeg(
             raise ShapeError(f"Unsupported EEG source of type {type(src).__name__}.")
         raws.append(raw)
         labels.append(label)
+
+    for raw, label in zip(raws, labels):
+        _check_nyquist(raw.info["sfreq"], l_freq, h_freq, label)
 
     tables = []
     if fixed_length is not None:
@@ -499,7 +567,12 @@ def _explicit_events(events: Any, n_sources: int) -> list[np.ndarray | None]:
 
     if events is None:
         return [None] * n_sources
-    per_run = events if (isinstance(events, list) and n_sources > 1) else [events] * n_sources
+    # A list is one entry per run; with a single run, a list holding one array
+    # or path is that run's entry, not a nested (1, n, 3) array.
+    one_run_list = (
+        isinstance(events, list) and len(events) == 1 and isinstance(events[0], (np.ndarray, str, os.PathLike))
+    )
+    per_run = events if (isinstance(events, list) and (n_sources > 1 or one_run_list)) else [events] * n_sources
     if len(per_run) != n_sources:
         raise LabelError(f"{len(per_run)} event arrays for {n_sources} sources.")
     out = []
