@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,9 @@ def _read_events_table(ev: Any) -> pd.DataFrame:
         raise LabelError(
             f"events table lacks column(s) {missing}; it has {list(ev.columns)} (needed: onset, duration, trial_type)."
         )
-    check_array(ev[["onset", "duration"]].to_numpy(dtype=float), "events onset/duration")
+    # min_rows=0: a run without events (rest only, as events_from_labels gives) is valid input;
+    # betas mode skips such runs and volumes mode labels them all null_label.
+    check_array(ev[["onset", "duration"]].to_numpy(dtype=float), "events onset/duration", min_rows=0)
     return ev.reset_index(drop=True)
 
 
@@ -80,7 +83,8 @@ def events_from_labels(labels: Sequence[Any], t_r: float, null_label: Any = "res
             if labels[start] != null_label:
                 rows.append((start * t_r, (i - start) * t_r, labels[start]))
             start = i
-    return pd.DataFrame(rows, columns=list(_EVENT_COLUMNS))
+    # Explicit float times: without rows (an all-baseline run) pandas would make them object.
+    return pd.DataFrame(rows, columns=list(_EVENT_COLUMNS)).astype({"onset": float, "duration": float})
 
 
 def _volume_labels(events: pd.DataFrame, n_vols: int, t_r: float, hrf_shift: float, null_label: Any) -> np.ndarray:
@@ -93,15 +97,41 @@ def _volume_labels(events: pd.DataFrame, n_vols: int, t_r: float, hrf_shift: flo
     return labels
 
 
+def _read_table_file(value: Any, name: str) -> Any:
+    """Read a regressor table file; other values are returned unchanged."""
+    if not isinstance(value, (str, os.PathLike)):
+        return value
+    (path,) = check_files([value], f"{name} file")
+    # Motion files (FSL .par, SPM rp_*.txt, OpenFMRI bold_moest.txt) are headerless and
+    # separated by runs of blanks: pandas' sniffer would take their first row as a header
+    # and turn the repeated blanks into empty columns, so read plain numbers first.
+    try:
+        return np.loadtxt(path, ndmin=2)
+    except ValueError:
+        pass
+    try:
+        return pd.read_csv(path, sep=None, engine="python")  # a table with a header (e.g. fMRIPrep TSV)
+    except Exception as exc:
+        raise CorruptFileError(f"Cannot read {name} file {path.name}: {exc}") from exc
+
+
 def _split_per_run(value: Any, counts: list[int], name: str) -> list[Any]:
     """Split a per-volume table/array (or a per-run list) into one item per run."""
     if value is None:
         return [None] * len(counts)
-    if isinstance(value, list) and len(value) == len(counts) and not np.isscalar(value[0]):
-        return value
-    if isinstance(value, (str, os.PathLike)):
-        (path,) = check_files([value], f"{name} file")
-        value = pd.read_csv(path, sep=None, engine="python")
+    if (
+        isinstance(value, (list, tuple))
+        and len(value) == len(counts)
+        and (isinstance(value[0], (str, os.PathLike)) or not np.isscalar(value[0]))
+    ):
+        # One item per run (paths are scalars for numpy, hence the explicit check); check
+        # each run's length here, or nilearn's error would surface as a corrupt-data error.
+        items = [_read_table_file(v, name) for v in value]
+        for r, (item, n) in enumerate(zip(items, counts)):
+            if len(item) != n:
+                raise LabelError(f"{name} of run #{r + 1} has {len(item)} rows for {n} volumes.")
+        return items
+    value = _read_table_file(value, name)
     arr = value.to_numpy() if isinstance(value, pd.DataFrame) else np.asarray(value)
     if len(arr) != sum(counts):
         raise LabelError(f"{name} has {len(arr)} rows for {sum(counts)} volumes.")
@@ -233,7 +263,12 @@ def read_fmri(
         run_ids = list(pd.unique(run_per_vol))
         if any(np.any(np.diff(np.flatnonzero(run_per_vol == r)) != 1) for r in run_ids):
             raise LabelError("Volumes of each run must be contiguous in the image.")
-        run_imgs = [index_img(images[0], np.flatnonzero(run_per_vol == r)) for r in run_ids]
+        # nibabel.load only reads the header; slicing reads the data, so a truncated or
+        # damaged file fails here and must be reported as such.
+        try:
+            run_imgs = [index_img(images[0], np.flatnonzero(run_per_vol == r)) for r in run_ids]
+        except Exception as exc:
+            raise CorruptFileError(f"Cannot read the data of {sources[0]['file']}: {exc}") from exc
     counts = [img.shape[3] for img in run_imgs]
 
     vol_labels: list[np.ndarray] | None = None
@@ -257,10 +292,19 @@ def read_fmri(
         standardize if mode == "volumes" else False,
         detrend if mode == "volumes" else False,
         high_pass if mode == "volumes" else None,
-        smoothing_fwhm,
+        # Betas mode: the GLM smooths the data itself; smoothing the effect maps again
+        # when extracting them would smooth twice.
+        smoothing_fwhm if mode == "volumes" else None,
     )
     try:
         masker.fit(run_imgs if mask is None and atlas is None else None)
+    except ValueError as exc:
+        if "empty" in str(exc):
+            # nilearn's EPI mask erodes thin (e.g. one-slice) volumes away entirely.
+            raise EmptySelectionError(
+                f"The brain mask computed from the data is empty ({exc}); pass mask= or atlas=."
+            ) from exc
+        raise CorruptFileError(f"Cannot build the brain mask: {exc}") from exc
     except Exception as exc:
         raise CorruptFileError(f"Cannot build the brain mask: {exc}") from exc
 
@@ -293,8 +337,19 @@ def read_fmri(
     else:
         from nilearn.glm.first_level import FirstLevelModel
 
+        # The mask image, not the fitted masker: given a masker, nilearn uses it (and its
+        # unsmoothed settings) in place of this model's parameters, and mutates it.
+        glm_mask = None if mask_img is None else mask_img.mask_img_
+        if atlas is not None:
+            # Fit the GLM on the atlas voxels: a mask computed from each run would leave zeros
+            # inside regions (biasing their means) or be empty on thin slabs.
+            regions = masker.labels_img_
+            inside = np.asarray(regions.dataobj) != masker.background_label
+            glm_mask = nibabel.Nifti1Image(inside.astype(np.uint8), regions.affine)
         for i, (r, img, conf) in enumerate(zip(run_ids, run_imgs, conf_per_run)):
             ev = events_from_labels(vol_labels[i], t_r, null_label) if vol_labels is not None else run_events[i]
+            # Baseline events in a user's table are not modelled either (as documented for null_label).
+            ev = ev[ev["trial_type"] != null_label]
             if ev.empty:
                 continue
             glm = FirstLevelModel(
@@ -302,16 +357,27 @@ def read_fmri(
                 hrf_model=hrf_model,
                 drift_model=drift_model,
                 high_pass=glm_high_pass,
-                mask_img=mask_img,
+                mask_img=glm_mask,
                 smoothing_fwhm=smoothing_fwhm,
                 minimize_memory=True,
             )
             try:
-                glm.fit(img, events=ev[list(_EVENT_COLUMNS)], confounds=None if conf is None else pd.DataFrame(conf))
+                with warnings.catch_warnings():
+                    # nilearn's FirstLevelModel warns, on every fit with a mask image, that its
+                    # inner masker was given both the mask and the data; the mask is used as asked.
+                    warnings.filterwarnings("ignore", message=r".*Generation of a mask has been requested")
+                    glm.fit(
+                        img, events=ev[list(_EVENT_COLUMNS)], confounds=None if conf is None else pd.DataFrame(conf)
+                    )
             except Exception as exc:
                 raise CorruptFileError(f"First-level GLM failed for run {r}: {exc}") from exc
             conds = sorted(pd.unique(ev["trial_type"]), key=str)
-            maps = [glm.compute_contrast(str(c), output_type="effect_size") for c in conds]
+            # Contrast vectors rather than expressions: a condition named e.g. 1 or "face 1" is
+            # not a valid nilearn contrast expression.
+            columns = glm.design_matrices_[0].columns
+            maps = [
+                glm.compute_contrast(np.asarray(columns == c, dtype=float), output_type="effect_size") for c in conds
+            ]
             data_parts.append(np.vstack([masker.transform(m) for m in maps]))
             obs_parts.append(pd.DataFrame({"condition": conds, "run": r}))
         if not data_parts:
