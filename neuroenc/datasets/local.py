@@ -14,9 +14,9 @@ import numpy as np
 
 from neuroenc.braindata import BrainData
 from neuroenc.datapath import find_data_dir
-from neuroenc.errors import MissingFileError
+from neuroenc.errors import MissingFileError, ShapeError
 from neuroenc.io import read_eeg, read_fmri, read_spikes
-from neuroenc.validation import check_choice
+from neuroenc.validation import check_choice, check_positive
 
 __all__ = ["PHYSIONET_MI_TASKS", "load_physionet_mi", "load_haxby", "load_grasshopper"]
 
@@ -154,6 +154,9 @@ def load_grasshopper(*, data_dir: Any = None, segment: float = 1.0, bin_size: fl
     BrainData
         Spike counts, (n_segments, 2 units, n_bins).
     """
+    segment = check_positive(segment, "segment")
+    if segment > 10.0:
+        raise ShapeError(f"segment must be at most the 10-s length of the recordings, got {segment:g} s.")
     root = _data_dir(data_dir) / "nitime"
     trains = {}
     for i in (1, 2):

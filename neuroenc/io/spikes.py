@@ -17,6 +17,8 @@ from neuroenc.validation import check_array, check_choice, check_length, check_p
 __all__ = ["read_spikes", "read_nwb", "bin_spikes"]
 
 _TIME_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6}
+#: A spike closer than this (in seconds) below a bin edge counts as on the edge.
+_EDGE_TOL = 1e-9
 
 
 def bin_spikes(spike_times: np.ndarray, starts: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -91,7 +93,10 @@ def read_spikes(
         Window around each onset, in seconds (``tmax`` is required).
     bin_size : float, optional
         Bin width in seconds; ``(tmax - tmin)`` must be a whole number of
-        bins. None counts the whole window (2-D output).
+        bins. None counts the whole window (2-D output). Bins are
+        ``[a, b)``; a spike within 1 ns of an edge counts as on it, so that
+        float rounding (e.g. 690000 us -> 0.69 s vs 69 x 0.01 s) cannot move
+        it to the neighbouring bin.
     units : sequence, optional
         Unit ids (default: dict keys or 0, 1, ...).
     time_unit : {"s", "ms", "us"}
@@ -134,9 +139,13 @@ def read_spikes(
                 f"The window ({width:g} s) is not a whole number of {bin_size:g}-s bins; adjust tmin/tmax or bin_size."
             )
         edges = tmin + np.arange(int(round(n_bins)) + 1) * bin_size
-    counts = np.stack([bin_spikes(t * scale, onsets, edges) for t in trains], axis=1).astype(np.float64)
+    # Converted times (690000 us -> 0.69 s) and edges onset + tmin + k * bin_size
+    # carry float rounding errors (a few ulp: ~1e-12 s for hour-long recordings),
+    # far below this tolerance, itself far below any spike-time resolution.
+    search_edges = edges - min(_EDGE_TOL, 1e-3 * (width if bin_size is None else bin_size))
+    counts = np.stack([bin_spikes(t * scale, onsets, search_edges) for t in trains], axis=1).astype(np.float64)
     if output == "rates":
-        counts /= np.diff(edges)[None, None, :]
+        counts /= width if bin_size is None else bin_size
     obs["onset"] = onsets
     for key, value in (("subject", subject), ("session", session)):
         if value is not None:
