@@ -75,8 +75,19 @@ def _remove_stale_temps(path: Path) -> None:
             pass
 
 
+def _copy_all_but(src: h5py.Group, dst: h5py.Group, skip: list[str]) -> None:
+    """Copy ``src`` into ``dst`` (attributes too) leaving out the path ``skip``."""
+    for name, value in src.attrs.items():
+        dst.attrs[name] = value
+    for name in src:
+        if name != skip[0]:
+            src.copy(src[name], dst, name=name)
+        elif len(skip) > 1:
+            _copy_all_but(src[name], dst.create_group(name), skip[1:])
+
+
 @contextlib.contextmanager
-def atomic_h5(path: str | os.PathLike) -> Iterator[h5py.File]:
+def atomic_h5(path: str | os.PathLike, replace: str | None = None) -> Iterator[h5py.File]:
     """Open ``path`` for modification so that the change lands all at once.
 
     The existing file (if any) is copied to a temporary file next to it, the
@@ -84,6 +95,15 @@ def atomic_h5(path: str | os.PathLike) -> Iterator[h5py.File]:
     rename after it has been flushed. If the block raises, ``path`` is left
     untouched. Concurrent writers in other processes are serialised with a
     lock file.
+
+    Parameters
+    ----------
+    path : path-like
+        The HDF5 file.
+    replace : str, optional
+        An entry the block will write again. The copy is then rebuilt without
+        it instead of copied byte for byte, because HDF5 does not reclaim the
+        space of deleted objects and files would grow with every overwrite.
     """
     path = Path(path).expanduser()
     if not path.parent.is_dir():
@@ -92,10 +112,18 @@ def atomic_h5(path: str | os.PathLike) -> Iterator[h5py.File]:
         _remove_stale_temps(path)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
         try:
-            if path.exists():
+            existed = path.exists()
+            if existed:
                 check_hdf5(path)
-                shutil.copyfile(path, tmp)
-            with h5py.File(tmp, "a") as f:
+                _prepare_copy(path, tmp, replace)
+            try:
+                f = h5py.File(tmp, "a")
+            except OSError as exc:
+                # A valid signature does not mean a readable file (e.g. a truncated copy).
+                if existed:
+                    raise CorruptFileError(f"Cannot open {path} as HDF5 to add to it: {exc}") from exc
+                raise
+            with f:
                 yield f
             _fsync_path(tmp)
             os.replace(tmp, path)
@@ -103,6 +131,23 @@ def atomic_h5(path: str | os.PathLike) -> Iterator[h5py.File]:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+
+
+def _prepare_copy(path: Path, tmp: Path, replace: str | None) -> None:
+    """Put the content of ``path`` into ``tmp``, without entry ``replace`` if it exists."""
+    if replace is not None:
+        try:
+            src = h5py.File(path, "r")
+        except OSError as exc:
+            raise CorruptFileError(f"Cannot open {path} as HDF5 to add to it: {exc}") from exc
+        with src:
+            key = replace.strip("/")
+            if key in src:
+                check_replaceable(src, key)
+                with h5py.File(tmp, "w") as dst:
+                    _copy_all_but(src, dst, key.split("/"))
+                return
+    shutil.copyfile(path, tmp)
 
 
 def check_hdf5(path: Path) -> None:
@@ -161,24 +206,53 @@ def prepare_key(f: h5py.File, key: str, overwrite: bool) -> None:
     """Make room for a new entry ``key``, refusing to replace one unless asked."""
     if not key or key.startswith("/") and len(key) == 1:
         raise StoreError("The HDF5 key must be a non-empty group name.")
+    parts = key.strip("/").split("/")
+    for depth in range(1, len(parts)):
+        parent = "/".join(parts[:depth])
+        if parent in f and "neuroenc_type" in f[parent].attrs:
+            raise StoreError(f"Cannot store {key!r} inside the entry {parent!r} of {f.filename}.")
     if key in f:
         if not overwrite:
             raise StoreError(f"Entry {key!r} already exists in {f.filename}; pass overwrite=True to replace it.")
+        check_replaceable(f, key)
         del f[key]
+
+
+def check_replaceable(f: h5py.File, key: str) -> None:
+    """Refuse to replace ``key`` unless it is one neuroenc entry."""
+    obj = f[key]
+    if "neuroenc_type" not in obj.attrs:
+        # overwrite replaces one entry; deleting a plain group would drop every entry nested in it.
+        nested = list_entries(obj) if isinstance(obj, h5py.Group) else []
+        inner = ", ".join(repr(f"{key.strip('/')}/{k}") for k in nested) or "none"
+        raise StoreError(f"{key!r} in {f.filename} is not an entry, so it is not replaced (entries inside: {inner}).")
 
 
 # --------------------------------------------------------------------------
 # Arrays
 # --------------------------------------------------------------------------
-def write_array(group: h5py.Group, name: str, arr: np.ndarray, chunk_bytes: int = 1 << 19):
-    """Write an array chunked along the first axis and gzip-compressed."""
+COMPRESSIONS = ("lzf", "gzip", None)
+
+
+def write_array(
+    group: h5py.Group, name: str, arr: np.ndarray, compression: str | None = "lzf", chunk_bytes: int = 1 << 19
+):
+    """Write an array chunked along the first axis (chunks of about ``chunk_bytes``), compressed.
+
+    ``"lzf"`` (h5py's built-in filter) writes several times faster than gzip
+    and compresses quantised recordings well; ``"gzip"`` is readable by every
+    HDF5 tool (MATLAB, h5dump...); None stores raw chunks.
+    """
     arr = np.ascontiguousarray(arr)
     if arr.ndim == 0 or arr.size == 0:
         return group.create_dataset(name, data=arr)
     row_bytes = max(1, arr[0:1].nbytes)
     rows = int(max(1, min(arr.shape[0], chunk_bytes // row_bytes)))
     chunks = (rows,) + arr.shape[1:]
-    return group.create_dataset(name, data=arr, chunks=chunks, compression="gzip", compression_opts=4, shuffle=True)
+    options = {"compression": "gzip", "compression_opts": 4, "shuffle": True} if compression == "gzip" else {}
+    if compression == "lzf":
+        options = {"compression": "lzf"}
+    return group.create_dataset(name, data=arr, chunks=chunks, **options)
 
 
 def read_rows(ds: h5py.Dataset, rows: np.ndarray | None) -> np.ndarray:
@@ -208,17 +282,32 @@ def read_rows(ds: h5py.Dataset, rows: np.ndarray | None) -> np.ndarray:
 # --------------------------------------------------------------------------
 # Tables: one dataset per column, dtype recorded so the round trip is exact.
 # --------------------------------------------------------------------------
-def _write_strings(group: h5py.Group, name: str, values: pd.Series | pd.Index) -> h5py.Dataset:
+# Codes of the missing-value markers of object string columns (None is the default).
+_OBJECT_NA = {"none": 0, "nan": 1, "na": 2}
+
+
+def _write_strings(group: h5py.Group, name: str, values: pd.Series | pd.Index, label: str) -> h5py.Dataset:
     missing = np.asarray(pd.isna(values), dtype=bool)
     data = np.array(["" if m else str(v) for v, m in zip(values, missing)], dtype=object)
+    if any("\x00" in v for v in data):
+        raise StoreError(f"Column {label!r} has a string with a NUL character, which HDF5 strings cannot hold.")
     ds = group.create_dataset(name, data=data, dtype=STRING_DTYPE)
     if missing.any():
         group.create_dataset(name + "__mask", data=missing)
+        if values.dtype == object:
+            # Object columns may mark missing values as None, NaN or pd.NA; keep which one.
+            codes = np.array([_OBJECT_NA[_missing_kind(v)] for v, m in zip(values, missing) if m], dtype=np.uint8)
+            if codes.any():
+                group.create_dataset(name + "__na", data=codes)
     return ds
 
 
 def _is_missing(v: Any) -> bool:
     return v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v))
+
+
+def _missing_kind(v: Any) -> str:
+    return "none" if v is None else "na" if v is pd.NA else "nan"
 
 
 def _write_column(group: h5py.Group, name: str, values: pd.Series | pd.Index, label: str) -> None:
@@ -236,9 +325,11 @@ def _write_column(group: h5py.Group, name: str, values: pd.Series | pd.Index, la
         ds = group.create_dataset(name, data=values.to_numpy().view(np.int64))
         ds.attrs["kind"] = "datetime"
     elif isinstance(dtype, pd.DatetimeTZDtype):
-        utc = values.dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[ns]")
+        # Keep the column's own unit: converting to ns overflows outside 1677-2262.
+        utc = values.dt.tz_convert("UTC").dt.tz_localize(None)
         ds = group.create_dataset(name, data=utc.to_numpy().view(np.int64))
         ds.attrs["kind"] = "datetime_tz"
+        ds.attrs["unit"] = dtype.unit
     elif pd.api.types.is_string_dtype(dtype) or (isinstance(dtype, np.dtype) and dtype.kind == "O"):
         present = [v for v in values if not _is_missing(v)]
         bad = [v for v in present if not isinstance(v, str)]
@@ -247,7 +338,7 @@ def _write_column(group: h5py.Group, name: str, values: pd.Series | pd.Index, la
                 f"Column {label!r} mixes strings with {type(bad[0]).__name__} values; "
                 "convert it to one type before storing."
             )
-        ds = _write_strings(group, name, values)
+        ds = _write_strings(group, name, values, label)
         ds.attrs["kind"] = "string"
     elif hasattr(dtype, "numpy_dtype"):  # pandas nullable Int64/Float64/boolean
         missing = values.isna().to_numpy()
@@ -270,8 +361,10 @@ def _read_column(group: h5py.Group, name: str) -> pd.Series:
     if kind == "datetime":
         return pd.Series(ds[()].view(np.dtype(dtype_str)))
     if kind == "datetime_tz":
-        tz = pd.api.types.pandas_dtype(dtype_str).tz
-        return pd.Series(ds[()].view("datetime64[ns]")).dt.tz_localize("UTC").dt.tz_convert(tz).astype(dtype_str)
+        dtype = pd.api.types.pandas_dtype(dtype_str)
+        unit = ds.attrs.get("unit", "ns")  # files without the attribute hold nanoseconds
+        utc = pd.Series(ds[()].view(f"datetime64[{unit}]")).dt.tz_localize("UTC")
+        return utc.dt.tz_convert(dtype.tz).astype(dtype)
     if kind == "category":
         cats = _read_column(group, name + "__categories")
         cat = pd.Categorical.from_codes(ds[()], categories=pd.Index(cats), ordered=bool(ds.attrs["ordered"]))
@@ -280,7 +373,9 @@ def _read_column(group: h5py.Group, name: str) -> pd.Series:
         values = np.asarray(ds.asstr()[()], dtype=object)
         if dtype_str == "object":
             if mask is not None:
-                values[mask] = None
+                markers = np.array([None, np.nan, pd.NA], dtype=object)
+                codes = group[name + "__na"][()] if (name + "__na") in group else 0
+                values[mask] = markers[codes]
             return pd.Series(values, dtype=object)
         dtype = pd.api.types.pandas_dtype(dtype_str)
         out = pd.Series(values, dtype=dtype)

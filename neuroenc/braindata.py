@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from neuroenc._h5 import (
+    COMPRESSIONS,
     atomic_h5,
     open_h5_read,
     prepare_key,
@@ -173,10 +174,14 @@ class BrainData:
         check_length(n_times, times, "times", of="time samples in data")
         if n_times > 1 and np.any(np.diff(times) <= 0):
             raise ShapeError("times must be strictly increasing.")
-        if sfreq is None and n_times > 1:
+        if n_times > 1:
             steps = np.diff(times)
             if np.allclose(steps, steps[0], rtol=1e-6, atol=0):
-                sfreq = float(1.0 / steps[0])
+                if sfreq is None:
+                    sfreq = float(1.0 / steps[0])
+                elif not np.isclose(sfreq * steps[0], 1.0, rtol=1e-5, atol=0):
+                    # to_mne and resampling trust sfreq; it must describe the given times.
+                    raise ShapeError(f"sfreq {sfreq:g} Hz does not match the spacing of times ({1.0 / steps[0]:g} Hz).")
         return times, sfreq
 
     def _check_space(self, affine: Any, mask: Any, n_features: int):
@@ -317,10 +322,15 @@ class BrainData:
         return self._take(idx, "select", {"query": query, "criteria": criteria})
 
     def pick_features(self, picks: Sequence[str] | Sequence[int] | np.ndarray) -> BrainData:
-        """Keep some features (by name or position), in the given order."""
+        """Keep some features, by name, by position (in the given order) or by a boolean mask."""
         picks = list(picks)
         if not picks:
             raise EmptySelectionError("No feature picked.")
+        if all(isinstance(p, (bool, np.bool_)) for p in picks):
+            check_length(self.n_features, picks, "boolean feature mask", of="features")
+            picks = [int(i) for i in np.flatnonzero(picks)]
+            if not picks:
+                raise EmptySelectionError("The boolean feature mask selects no feature.")
         if all(isinstance(p, (int, np.integer)) for p in picks):
             idx = np.asarray(picks, dtype=int)
             if idx.min() < -self.n_features or idx.max() >= self.n_features:
@@ -378,6 +388,11 @@ class BrainData:
         BrainData
             One observation per group, ordered by the sorted group values,
             with the grouping columns and ``n_averaged`` in ``obs``.
+
+        Notes
+        -----
+        Every observation weighs the same: averaging data that are already
+        averages does not weight them by their ``n_averaged``.
         """
         by = [by] if isinstance(by, str) else list(by)
         within = [] if within is None else ([within] if isinstance(within, str) else list(within))
@@ -431,7 +446,7 @@ class BrainData:
             else:
                 ch_types = {"eeg": "eeg", "meg": "mag", "ieeg": "seeg"}[self.modality]
             info = mne.create_info(self.feature_names, self.sfreq, ch_types)
-        conds = sorted(pd.unique(self.obs["condition"]), key=str)
+        conds = _sorted_labels(pd.unique(self.obs["condition"]))
         event_id = {str(c): i + 1 for i, c in enumerate(conds)}
         codes = self.obs["condition"].map(lambda c: event_id[str(c)]).to_numpy()
         samples = self.obs["sample"].to_numpy() if "sample" in self.obs else None
@@ -481,7 +496,9 @@ class BrainData:
 
     # ------------------------------------------------------------------
     # HDF5 store
-    def to_hdf5(self, path: str | os.PathLike, key: str = "data", *, overwrite: bool = False) -> None:
+    def to_hdf5(
+        self, path: str | os.PathLike, key: str = "data", *, overwrite: bool = False, compression: str | None = "lzf"
+    ) -> None:
         """Store in an HDF5 file under ``key``, atomically.
 
         The file is changed all at once: a crash or kill during the write
@@ -496,9 +513,13 @@ class BrainData:
             Group name of the entry (may contain ``/`` for nesting).
         overwrite : bool
             Replace an existing entry with this key instead of raising.
+        compression : {"lzf", "gzip", None}
+            Filter of the data chunks: ``"lzf"`` is fast, ``"gzip"`` readable
+            by any HDF5 tool (MATLAB, h5dump), None stores raw chunks.
         """
+        check_choice(compression, COMPRESSIONS, "compression")
         info_bytes = _info_to_bytes(self.info) if self.info is not None else None
-        with atomic_h5(path) as f:
+        with atomic_h5(path, replace=key if overwrite else None) as f:
             prepare_key(f, key, overwrite)
             g = f.create_group(key)
             g.attrs["neuroenc_type"] = _STORE_KIND
@@ -508,7 +529,7 @@ class BrainData:
             g.attrs["provenance"] = json.dumps(self.provenance)
             if self.sfreq is not None:
                 g.attrs["sfreq"] = self.sfreq
-            write_array(g, "data", self.data)
+            write_array(g, "data", self.data, compression)
             write_frame(g, "obs", self.obs)
             write_frame(g, "features", self.features)
             for name in ("times", "affine", "mask"):
@@ -517,6 +538,10 @@ class BrainData:
                     g.create_dataset(name, data=value)
             if info_bytes is not None:
                 g.create_dataset("info_fif", data=np.frombuffer(info_bytes, dtype=np.uint8))
+                # FIF keeps positions in float32; these restore them exactly.
+                g.create_dataset("info_locs", data=np.array([ch["loc"] for ch in self.info["chs"]], dtype=np.float64))
+                dig = self.info["dig"] or []
+                g.create_dataset("info_dig", data=np.array([d["r"] for d in dig], dtype=np.float64).reshape(-1, 3))
 
     @classmethod
     def from_hdf5(cls, path: Any, key: str = "data", *, obs_query: str | dict | None = None) -> BrainData:
@@ -547,13 +572,25 @@ class BrainData:
                 )
             obs = read_frame(g, "obs")
             rows = None
+            provenance = json.loads(g.attrs["provenance"])
             if obs_query is not None:
                 rows = _query_rows(obs, obs_query)
+                provenance.append(
+                    provenance_record("from_hdf5", key=key, obs_query=obs_query, n_obs=len(rows), of=len(obs))
+                )
                 obs = obs.iloc[rows].reset_index(drop=True)
             data = read_rows(g["data"], rows)
             features = read_frame(g, "features")
             extras = {name: g[name][()] for name in ("times", "affine", "mask") if name in g}
-            info = _info_from_bytes(g["info_fif"][()].tobytes()) if "info_fif" in g else None
+            info = None
+            if "info_fif" in g:
+                info = _info_from_bytes(g["info_fif"][()].tobytes())
+                if "info_locs" in g:
+                    for ch, loc in zip(info["chs"], g["info_locs"][()]):
+                        ch["loc"] = loc.copy()
+                if "info_dig" in g:
+                    for d, r in zip(info["dig"] or [], g["info_dig"][()]):
+                        d["r"] = r.copy()
             sfreq = float(g.attrs["sfreq"]) if "sfreq" in g.attrs else None
             return cls(
                 data,
@@ -562,9 +599,17 @@ class BrainData:
                 features=features,
                 sfreq=sfreq,
                 info=info,
-                provenance=json.loads(g.attrs["provenance"]),
+                provenance=provenance,
                 **extras,
             )
+
+
+def _sorted_labels(labels: Any) -> list:
+    """Labels in natural order (numbers numerically), by text when types are mixed."""
+    try:
+        return sorted(labels)
+    except TypeError:
+        return sorted(labels, key=str)
 
 
 def _query_rows(obs: pd.DataFrame, query: str | dict) -> np.ndarray:

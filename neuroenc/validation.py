@@ -108,7 +108,10 @@ def check_array(
         elif arr.dtype.kind not in "fc":
             raise ShapeError(f"{name} has dtype {arr.dtype}; expected a numeric array.")
     elif dtype is not None:
-        arr = arr.astype(dtype, copy=False)
+        try:
+            arr = arr.astype(dtype, copy=False)
+        except (TypeError, ValueError) as exc:
+            raise ShapeError(f"{name} has dtype {arr.dtype}, which cannot be converted to {dtype}: {exc}") from exc
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if arr.ndim not in allowed:
@@ -139,6 +142,8 @@ def check_choice(value: Any, choices: Iterable[Any], name: str) -> Any:
 
 def check_names(requested: Iterable[Any], available: Iterable[Any], what: str) -> list:
     """Check that every requested name exists; list the available ones otherwise."""
+    if isinstance(requested, str):  # one name, not a sequence of characters
+        requested = [requested]
     available = list(available)
     avail_set = set(available)
     missing = [r for r in requested if r not in avail_set]
