@@ -29,16 +29,21 @@ def _require(path: Path, what: str) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def data_dir() -> Path:
-    """The real-data folder (``../shared/data``)."""
+def resolve_data_dir(in_ci: bool) -> Path:
+    """The data folder; without one, fail in CI and skip elsewhere."""
     found = find_data_dir()
     if found is None:
         message = "No data folder: set NEUROENC_DATA or place the data in ../shared/data"
-        if IN_CI:
+        if in_ci:
             pytest.fail(message + " (required in CI).")
         pytest.skip(message)
     return found[0]
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The real-data folder (``../shared/data``)."""
+    return resolve_data_dir(IN_CI)
 
 
 @pytest.fixture(scope="session")
