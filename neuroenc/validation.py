@@ -18,11 +18,15 @@ from neuroenc.errors import (
     LabelError,
     MissingFileError,
     NonFiniteError,
+    NotSPDError,
     ShapeError,
     UnknownNameError,
 )
 
 __all__ = [
+    "check_epochs",
+    "check_spd",
+    "check_square_matrices",
     "check_array",
     "check_finite",
     "check_length",
@@ -171,3 +175,90 @@ def check_positive(value: Any, name: str, *, strict: bool = True) -> float:
         bound = "> 0" if strict else ">= 0"
         raise ShapeError(f"{name} must be finite and {bound}, got {value!r}.")
     return v
+
+
+def _index(flat: int, batch_shape: tuple[int, ...]) -> int | tuple[int, ...]:
+    pos = np.unravel_index(flat, batch_shape) if batch_shape else ()
+    return int(pos[0]) if len(pos) == 1 else tuple(int(p) for p in pos)
+
+
+def check_square_matrices(X: Any, name: str = "X", *, ndim: int | Sequence[int] | None = None) -> np.ndarray:
+    """Float array of square matrices ``(..., n, n)``, finite, with at least one element."""
+    arr = check_array(X, name, ndim=ndim, dtype="numeric")
+    if arr.ndim < 2 or arr.shape[-1] != arr.shape[-2]:
+        raise ShapeError(f"{name} must hold square matrices (..., n, n); got shape {arr.shape}.")
+    if arr.shape[-1] == 0:
+        raise ShapeError(f"{name} holds 0 x 0 matrices.")
+    if arr.dtype.kind == "c":
+        raise ShapeError(f"{name} is complex; real symmetric matrices are expected.")
+    return arr.astype(np.float64, copy=False)
+
+
+def check_spd(X: Any, name: str = "X", *, ndim: int | Sequence[int] | None = None, rtol: float = 1e-7) -> np.ndarray:
+    """Check symmetric positive-definite matrices ``(..., n, n)``.
+
+    Parameters
+    ----------
+    X : array-like
+        Matrices; the last two axes are the matrix axes.
+    name : str
+        Name used in error messages.
+    ndim : int or sequence of int, optional
+        Allowed numbers of dimensions (e.g. 3 for a batch).
+    rtol : float
+        Relative asymmetry tolerated: ``|X - X.T| <= rtol * max|X|`` per matrix.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``X`` as float64.
+
+    Raises
+    ------
+    NonFiniteError, ShapeError, NotSPDError
+        The message names the first bad matrix (its batch index).
+    """
+    arr = check_square_matrices(X, name, ndim=ndim)
+    batch = arr.shape[:-2]
+    flat = arr.reshape((-1,) + arr.shape[-2:])
+    scale = np.abs(flat).max(axis=(1, 2))
+    asym = np.abs(flat - flat.transpose(0, 2, 1)).max(axis=(1, 2))
+    bad = np.flatnonzero(asym > rtol * np.maximum(scale, np.finfo(float).tiny))
+    if bad.size:
+        i = int(bad[0])
+        raise NotSPDError(
+            f"{name}[{_index(i, batch)}] is not symmetric (max |X - X.T| = {asym[i]:.3g}, max |X| = {scale[i]:.3g})."
+        )
+    # Cholesky succeeds exactly for positive-definite matrices; it is the cheapest test.
+    try:
+        np.linalg.cholesky(flat)
+    except np.linalg.LinAlgError:
+        for i, mat in enumerate(flat):
+            try:
+                np.linalg.cholesky(mat)
+            except np.linalg.LinAlgError:
+                low = float(np.linalg.eigvalsh((mat + mat.T) / 2)[0])
+                raise NotSPDError(
+                    f"{name}[{_index(i, batch)}] is not positive definite (smallest eigenvalue "
+                    f"{low:.3g}); regularise it (e.g. shrinkage) or check for duplicated channels."
+                ) from None
+    return arr
+
+
+def check_epochs(X: Any, name: str = "X", *, min_times: int = 1) -> np.ndarray:
+    """Epoched signals as a float64 array ``(n_epochs, n_channels, n_times)``.
+
+    Accepts an array, a :class:`neuroenc.BrainData` with a time axis, or an
+    :class:`mne.Epochs` (MNE objects are accepted wherever EEG/MEG is).
+    """
+    data = X
+    if hasattr(X, "modality") and hasattr(X, "obs") and hasattr(X, "data"):  # BrainData
+        if X.data.ndim != 3:
+            raise ShapeError(f"{name} is a BrainData without a time axis; epochs (obs, channels, times) are needed.")
+        data = X.data
+    elif hasattr(X, "get_data") and hasattr(X, "info") and hasattr(X, "events"):  # mne.Epochs
+        data = X.get_data()
+    arr = check_array(data, name, ndim=3, dtype=np.float64)
+    if arr.shape[2] < min_times:
+        raise ShapeError(f"{name} has {arr.shape[2]} time samples; at least {min_times} needed.")
+    return arr

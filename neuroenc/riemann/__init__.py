@@ -1,0 +1,62 @@
+"""Riemannian geometry for covariance matrices: estimation, SPD geometry, classifiers.
+
+Numerically identical to pyRiemann 0.12 where they overlap, with the hot
+paths (covariance estimation, distances, matrix functions) in the compiled
+kernels of :mod:`neuroenc._kernels`. Names are imported on first use so
+that ``import neuroenc.riemann`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    # covariance estimation
+    "covariances": "covariance",
+    "Covariances": "covariance",
+    "AugmentedCovariances": "covariance",
+    "FilterBankCovariances": "covariance",
+    "augmented_covariances": "covariance",
+    "select_order_lag": "covariance",
+    "COVARIANCE_ESTIMATORS": "covariance",
+    # spectral and connectivity features
+    "BandPower": "spectral",
+    "Connectivity": "spectral",
+    "band_power": "spectral",
+    "connectivity": "spectral",
+    # SPD geometry
+    "sqrtm": "matfuncs",
+    "invsqrtm": "matfuncs",
+    "logm": "matfuncs",
+    "expm": "matfuncs",
+    "powm": "matfuncs",
+    "distance": "distance",
+    "pairwise_distance": "distance",
+    "DISTANCE_METRICS": "distance",
+    "mean": "mean",
+    "MEAN_METRICS": "mean",
+    "tangent_space": "tangent",
+    "untangent_space": "tangent",
+    "TangentSpace": "tangent",
+    # classifiers
+    "MDM": "classification",
+    "FgMDM": "classification",
+    "TSClassifier": "classification",
+    "FGDA": "classification",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'neuroenc.riemann' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"neuroenc.riemann.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
