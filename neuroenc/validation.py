@@ -112,6 +112,9 @@ def check_array(
         elif arr.dtype.kind not in "fc":
             raise ShapeError(f"{name} has dtype {arr.dtype}; expected a numeric array.")
     elif dtype is not None:
+        if arr.dtype.kind == "c" and np.dtype(dtype).kind != "c":
+            # numpy would drop the imaginary part with only a warning.
+            raise ShapeError(f"{name} is complex; a real array of dtype {np.dtype(dtype)} is expected.")
         try:
             arr = arr.astype(dtype, copy=False)
         except (TypeError, ValueError) as exc:

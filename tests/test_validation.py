@@ -266,3 +266,14 @@ def test_check_positive_non_strict_and_non_numbers():
     for bad in ("abc", None, [1, 2]):
         with pytest.raises(errors.ShapeError, match="x must be a number"):
             check_positive(bad, "x")
+
+
+def test_complex_input_is_not_silently_made_real():
+    from neuroenc.errors import ShapeError
+    from neuroenc.validation import check_epochs
+
+    X = np.ones((2, 3, 4), dtype=complex)
+    with pytest.raises(ShapeError, match="complex; a real array of dtype float64"):
+        check_array(X, "X", dtype=np.float64)
+    with pytest.raises(ShapeError, match="complex"):
+        check_epochs(X)
