@@ -31,11 +31,11 @@ _EXPORTS = {
     "logm": "matfuncs",
     "expm": "matfuncs",
     "powm": "matfuncs",
-    "distance": "distance",
-    "pairwise_distance": "distance",
-    "DISTANCE_METRICS": "distance",
-    "mean": "mean",
-    "MEAN_METRICS": "mean",
+    "distance": "distances",
+    "pairwise_distance": "distances",
+    "DISTANCE_METRICS": "distances",
+    "mean": "means",
+    "MEAN_METRICS": "means",
     "tangent_space": "tangent",
     "untangent_space": "tangent",
     "TangentSpace": "tangent",
@@ -60,3 +60,4 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_EXPORTS))
+
