@@ -44,6 +44,24 @@ def test_demo_runs_end_to_end_on_real_data(data_dir, tmp_path):
     spikes = BrainData.from_hdf5(store, "spikes")
     assert np.isclose(spikes.data.sum(), 929 + 868)
 
+    # the decoding table reports what the pipeline really scores
+    assert "Riemannian decoding, PhysioNet S001" in out.stdout
+    line = next(ln for ln in out.stdout.splitlines() if ln.startswith("Covariances(oas) + MDM"))
+    printed = float(line.split()[3])
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+
+    from neuroenc.datasets import load_physionet_mi
+    from neuroenc.riemann import MDM, Covariances
+
+    epochs = load_physionet_mi(1, "imagery_lr", data_dir=data_dir, l_freq=8.0, h_freq=30.0)
+    motor = [n for n in epochs.feature_names if n[:2] in ("Fc", "C1", "C2", "C3", "C4", "C5", "C6", "Cz", "Cp")]
+    epochs = epochs.pick_features(motor).crop(0.5, 3.5)
+    cv = StratifiedKFold(5, shuffle=True, random_state=42)
+    expected = cross_val_score(make_pipeline(Covariances("oas"), MDM()), epochs.data, epochs.conditions, cv=cv)
+    assert printed == round(float(expected.mean()), 3)
+    assert sum(ln.startswith(("Covariances(oas) + ", "AugmentedCovariances(")) for ln in out.stdout.splitlines()) == 3
+
     info = run(["info", str(store)], tmp_path)
     assert info.returncode == 0
     assert "eeg" in info.stdout and "45 x 64 x 641" in info.stdout and "read_fmri" in info.stdout

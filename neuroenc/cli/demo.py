@@ -38,6 +38,50 @@ def _load_spikes(data_dir: Path | None, allow_download: bool) -> tuple[BrainData
     return load_grasshopper(data_dir=data_dir), "nitime/ grasshopper recordings"
 
 
+def _riemann_decoding(folder: Path | None, allow_download: bool) -> list[dict[str, Any]]:
+    """Cross-validated imagined left/right fist decoding with three Riemannian pipelines."""
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+
+    from neuroenc.datasets.local import load_physionet_mi
+    from neuroenc.riemann import MDM, AugmentedCovariances, Covariances, TSClassifier
+
+    epochs = load_physionet_mi(1, "imagery_lr", data_dir=folder, allow_download=allow_download, l_freq=8.0, h_freq=30.0)
+    motor = [n for n in epochs.feature_names if n[:2] in ("Fc", "C1", "C2", "C3", "C4", "C5", "C6", "Cz", "Cp")]
+    epochs = epochs.pick_features(motor).crop(0.5, 3.5)
+    cv = StratifiedKFold(5, shuffle=True, random_state=42)
+    pipelines = {
+        "Covariances(oas) + MDM": make_pipeline(Covariances("oas"), MDM()),
+        "Covariances(oas) + TSClassifier": make_pipeline(Covariances("oas"), TSClassifier()),
+        "AugmentedCovariances(3, 8) + TSClassifier": make_pipeline(
+            AugmentedCovariances(order=3, lag=8, estimator="oas"), TSClassifier()
+        ),
+    }
+    rows = []
+    for name, pipeline in pipelines.items():
+        t0 = time.perf_counter()
+        scores = cross_val_score(pipeline, epochs.data, epochs.conditions, cv=cv)
+        rows.append(
+            {
+                "pipeline": name,
+                "accuracy": f"{scores.mean():.3f} +/- {scores.std():.3f}",
+                "folds": len(scores),
+                "time s": f"{time.perf_counter() - t0:.2f}",
+            }
+        )
+    print(
+        f"\nRiemannian decoding, PhysioNet S001 imagined left vs right fist ({epochs.n_obs} trials, "
+        f"{epochs.n_features} sensorimotor channels, 8-30 Hz, 0.5-3.5 s), stratified 5-fold CV:"
+    )
+    return rows
+
+
+#: (name, function) of each analysis run on the data folder after loading.
+ANALYSES: list[tuple[str, Callable[[Path | None, bool], list[dict[str, Any]]]]] = [
+    ("Riemannian decoding", _riemann_decoding),
+]
+
+
 #: (name, loader) of each demo dataset.
 STEPS: list[tuple[str, Callable[[Path | None, bool], tuple[BrainData, str]]]] = [
     ("PhysioNet MI (imagined left/right fist)", _load_eeg),
@@ -71,7 +115,7 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
 
 def run_demo(data_dir: str | None = None, out: str = "neuroenc_demo_output", allow_download: bool = True) -> int:
     """Run the demo; returns the process exit code."""
-    print("neuroenc demo: load EEG, fMRI and spikes into BrainData, store them in HDF5\n")
+    print("neuroenc demo: load EEG, fMRI and spikes into BrainData, store them in HDF5, decode EEG\n")
     if data_dir is not None:
         folder: Path | None = Path(data_dir).expanduser().resolve()
         if not folder.is_dir():
@@ -122,4 +166,10 @@ def run_demo(data_dir: str | None = None, out: str = "neuroenc_demo_output", all
         f"({store.stat().st_size / 1e6:.1f} MB, {time.perf_counter() - t0:.2f} s); "
         f"see `neuroenc info {store}`."
     )
+    if "eeg" in loaded:
+        for name, analysis in ANALYSES:
+            try:
+                _print_table(analysis(folder, allow_download))
+            except NeuroencError as exc:
+                print(f"  skipped {name}: {exc}")
     return 0
