@@ -175,7 +175,7 @@ def test_empty_batches():
 
 
 def test_unconverged_problems_fall_back_to_lapack(monkeypatch):
-    """A non-zero dsterf status (no convergence) is recomputed by numpy in the wrappers."""
+    """A group the QL does not converge on is recomputed by numpy in the wrappers."""
     X = random_spd(4, 5, seed=16)
     F = np.linalg.inv(np.linalg.cholesky(X))
     fi = np.array([0, 1, 2, 3])
@@ -184,8 +184,8 @@ def test_unconverged_problems_fall_back_to_lapack(monkeypatch):
     ev_expected = spd.eigvalsh(X)
     real = spd.tridiagonal_eigvals_kernel
 
-    def with_failure(D, E, info):
-        real(D, E, info)
+    def with_failure(D, E2, info):
+        real(D, E2, info)
         info[0] = 1
         D[0] = -1.0  # garbage that must not survive
 
