@@ -8,8 +8,7 @@ that ``import neuroenc.riemann`` stays cheap.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from neuroenc._lazy import lazy_exports
 
 _EXPORTS = {
     # covariance estimation
@@ -46,17 +45,4 @@ _EXPORTS = {
     "FGDA": "classification",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'neuroenc.riemann' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"neuroenc.riemann.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__all__, __getattr__, __dir__ = lazy_exports("neuroenc.riemann", _EXPORTS, globals())

@@ -6,8 +6,7 @@ first use so that ``import neuroenc.rsa`` stays cheap.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from neuroenc._lazy import lazy_exports
 
 _EXPORTS = {
     "RDMs": "rdms",
@@ -15,17 +14,4 @@ _EXPORTS = {
     "to_matrices": "rdms",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'neuroenc.rsa' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"neuroenc.rsa.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__all__, __getattr__, __dir__ = lazy_exports("neuroenc.rsa", _EXPORTS, globals())
