@@ -2,7 +2,6 @@
 
 import os
 import re
-import re
 import sys
 
 sys.path.insert(0, os.path.abspath(".."))
