@@ -2,7 +2,9 @@
 
 Run: ``python benchmarks/bench_riemann_geometry.py`` (add ``--quick`` for
 smaller sizes). Data: covariances of white noise (64 x 500 samples, or 22
-channels), as the targets of the SPD-geometry issue state them. Prints
+channels), as the targets of the SPD-geometry issue state them (and, for
+one logm row, the same made ill-conditioned, condition numbers ~1e8, where
+neuroenc takes the eigenvalues of LAPACK's divide and conquer). Prints
 medians and ratios (reference time / neuroenc time; above 1 means neuroenc is
 faster), then the floor of the pairwise Riemannian distance: the bare cost of
 the eigenvalue problems it has to solve, measured with LAPACK
@@ -177,6 +179,14 @@ def main() -> None:
         from pyriemann.geometry.base import logm as pr_logm
     ref = median_time(lambda: pr_logm(X), 3)
     rows.append((f"logm {n_big} @64", ours, ref, "logm"))
+    # condition numbers ~1e8: past neuroenc's limit, the eigenvalues come from LAPACK's divide and conquer
+    Q, _ = np.linalg.qr(np.random.default_rng(6).standard_normal((64, 64)))
+    S12 = (Q * np.logspace(0, -4, 64)) @ Q.T
+    X_ill = S12 @ X @ S12
+    X_ill = 0.5 * (X_ill + X_ill.transpose(0, 2, 1))
+    ours = median_time(lambda: nr.logm(X_ill), 3)
+    ref = median_time(lambda: pr_logm(X_ill), 3)
+    rows.append((f"logm {n_big} @64, cond ~1e8", ours, ref, "logm"))
 
     print_table(rows)
     for floor in (floor64, floor22):

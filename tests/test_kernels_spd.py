@@ -47,10 +47,80 @@ def test_matfunc_matches_numpy(n, op, fn, p):
     assert rel(spd.matfunc(X, op, p), np_matfunc(X, fn)) < 1e-12
 
 
-def test_matfunc_near_singular_and_congruences():
-    X = random_spd(5, 6, seed=1, cond=1e12)
-    assert rel(spd.matfunc(X, spd.OP_LOG), np_matfunc(X, np.log)) < 1e-12
-    assert rel(spd.matfunc(X, spd.OP_SQRT), np_matfunc(X, np.sqrt)) < 1e-12
+@pytest.mark.parametrize("n", [4, 64])
+def test_matfunc_groups_threads_and_upper_triangles(n):
+    # 70 matrices: two full groups of the lockstep QL and a ragged one
+    X = random_spd(70, n, seed=20 + n)
+    expected = np_matfunc(X, np.log)
+    got = spd.matfunc(X, spd.OP_LOG, n_jobs=1)
+    assert rel(got, expected) < 1e-12
+    assert np.array_equal(spd.matfunc(X, spd.OP_LOG, n_jobs=2), got)
+    rows, cols = np.triu_indices(n)
+    weights = np.where(rows == cols, 1.0, np.sqrt(2.0))
+    assert np.array_equal(spd.matfunc_upper(X, spd.OP_LOG, n_jobs=2), got[:, rows, cols] * weights)
+    F = np.linalg.inv(np.linalg.cholesky(X.mean(0)))
+    S = random_spd(1, n, seed=3)[0]
+    W = F @ X @ F.T
+    expected = (0.5 * (W + W.transpose(0, 2, 1)) - F @ S @ F.T)[:, rows, cols] * weights
+    assert rel(spd.congruence_upper(X, F, F @ S @ F.T, n_jobs=2), expected) < 1e-12
+
+
+@pytest.mark.parametrize("i", range(11))
+def test_matfunc_special_matrices(i):
+    """Deflation, splits, repeated eigenvalues and extreme scales in the QL with eigenvectors."""
+    A = special_symmetric_matrices()[i]
+    if i == 1:  # the zero matrix: exp only
+        assert np.array_equal(spd.matfunc(A[None], spd.OP_EXP)[0], np.eye(4))
+        return
+    # exp of these (indefinite, up to 1e200) matrices overflows: exp of the matrix at unit scale
+    B = A / np.abs(A).max()
+    assert rel(spd.matfunc(B[None], spd.OP_EXP)[0], np_matfunc(B, np.exp)) < 1e-12
+    if np.linalg.eigvalsh(A)[0] > 0:
+        ref = np_matfunc(A, np.log)  # 0 for the identity
+        assert np.abs(spd.matfunc(A[None], spd.OP_LOG)[0] - ref).max() <= 1e-12 * max(1.0, np.abs(ref).max())
+
+
+def _mp_log(X: np.ndarray) -> np.ndarray:
+    """Matrix logarithm in 60-digit arithmetic (mpmath)."""
+    import mpmath
+
+    with mpmath.workdps(60):
+        E, Q = mpmath.eigsy(mpmath.matrix(X.tolist()))
+        L = Q * mpmath.diag([mpmath.log(e) for e in E]) * Q.T
+        return np.array(L.tolist(), dtype=float)
+
+
+def test_matfunc_accuracy_against_extended_precision():
+    """Up to the condition limit, the QL with eigenvectors is as accurate as LAPACK; above it, LAPACK's own."""
+    for cond in (1e3, 1e5):
+        X = random_spd(4, 6, seed=21, cond=cond)
+        exact = np.stack([_mp_log(x) for x in X])
+        assert rel(spd.matfunc(X, spd.OP_LOG), exact) <= 4 * rel(np_matfunc(X, np.log), exact) + 1e-14
+    # above the limit, the divide and conquer of numpy's eigh on the same tridiagonal form: numpy's
+    # eigenvalues, whose rounding decides the result (and pyRiemann's) at these condition numbers
+    for n in (6, 64):
+        X = random_spd(5, n, seed=1, cond=1e14)
+        assert rel(spd.matfunc(X, spd.OP_LOG), np_matfunc(X, np.log)) < 1e-13
+        assert rel(spd.matfunc(X, spd.OP_POW, -1.5), np_matfunc(X, lambda w: w**-1.5)) < 1e-13
+
+
+def test_matfunc_unconverged_problems_fall_back_to_lapack(monkeypatch):
+    X = random_spd(40, 5, seed=22)
+    expected = spd.matfunc(X, spd.OP_SQRT)
+    real = spd.ql_vectors_kernel
+
+    def with_failure(D, E, lam, QT, cond_limit, failed, iwork, fwork):
+        real(D, E, lam, QT, cond_limit, failed, iwork, fwork)
+        failed[3] = 1  # problem 3 of each group: matrices 3 and 35
+        QT[3 * 6 : 4 * 6] = np.nan  # garbage that must not survive
+
+    monkeypatch.setattr(spd, "ql_vectors_kernel", with_failure)
+    assert rel(spd.matfunc(X, spd.OP_SQRT), expected) < 1e-12
+    w = np.random.default_rng(23).random(40)
+    assert rel(spd.weighted_matfunc_sum(X, w, spd.OP_SQRT), np.tensordot(w, expected, axes=1)) < 1e-12
+
+
+def test_matfunc_congruences():
     rng = np.random.default_rng(2)
     F = rng.standard_normal((6, 6))
     G = rng.standard_normal((6, 6))

@@ -1,24 +1,33 @@
 """Kernels for SPD geometry: matrix functions, spectra of congruences, pair distances.
 
-Every kernel is serial over a slice ``[start, stop)`` of its batch and is
-run by :func:`neuroenc._kernels.parallel.run_chunks`; the numpy-level
-wrappers at the bottom of this module allocate outputs and do the chunking.
-None of them validates its input: the public functions of
-:mod:`neuroenc.riemann` do that (with :func:`neuroenc.validation.check_spd`)
-before calling them.
+Every kernel is serial over a slice of its batch and is run by
+:func:`neuroenc._kernels.parallel.run_chunks`; the numpy-level wrappers at
+the bottom of this module allocate outputs and do the chunking. None of them
+validates its input: the public functions of :mod:`neuroenc.riemann` do that
+(with :func:`neuroenc.validation.check_spd`) before calling them.
 
-Two families:
+Eigenproblems are tridiagonalised, then groups of tridiagonal problems are
+solved in lockstep, every scalar operation a loop over the problems of the
+group, which LLVM turns into SIMD:
 
-- *Matrix functions* ``V f(w) V^T`` go through LAPACK's ``syevd`` (numba's
-  ``np.linalg.eigh``), which is as fast as anything at these sizes when the
-  eigenvectors are needed.
 - *Spectral sums* ``sum_k g(lambda_k)`` of a congruence ``F Y F^T`` (the
-  Riemannian, log-det and Wasserstein distances) need eigenvalues only.
-  They use a Householder tridiagonalisation written here (about 1.5x faster
-  than LAPACK's ``sytrd`` on 64 x 64: the rank-2 update of each step is
-  fused with the matrix-vector product of the next) followed by LAPACK's
-  root-free QL/QR ``sterf`` on the tridiagonal forms. A problem ``sterf``
-  does not solve (never seen) is recomputed by numpy in the wrapper.
+  Riemannian, log-det and Wasserstein distances) need eigenvalues only: a
+  Householder tridiagonalisation written here (about 1.5x faster than
+  LAPACK's ``sytrd`` on 64 x 64: the rank-2 update of each step is fused
+  with the matrix-vector product of the next), then the root-free QL of
+  Pal, Walker and Kahan (LAPACK's ``sterf``).
+- *Matrix functions* ``V f(w) V^T`` need the eigenvectors: LAPACK's
+  ``sytrd`` and ``orgtr`` give the tridiagonal form and ``Q^T`` (the kernel
+  above would compile for over a second more), the eigenvalues are computed
+  as above, then an implicit QL with those eigenvalues as shifts (one sweep
+  per eigenvalue, mostly) rotates the rows of ``Q^T`` into the
+  eigenvectors; the product is one BLAS call per matrix. The whole costs
+  about 0.6x of LAPACK's ``syevd`` alone on 64 x 64 (numpy's ``eigh``, whose
+  divide and conquer spends most of its time in small-matrix overheads).
+  Ill-conditioned matrices go to ``syevd`` (see :data:`_CONDITION_LIMIT`).
+
+A problem the QL does not solve within its budget (never seen) is
+recomputed by numpy in the wrapper.
 """
 
 from __future__ import annotations
@@ -41,7 +50,9 @@ __all__ = [
     "SUM_SQRT",
     "SUM_LOGDET",
     "matfunc",
+    "matfunc_upper",
     "congruence_matfunc",
+    "congruence_upper",
     "weighted_matfunc_sum",
     "eigvalsh",
     "pair_spectral_sum",
@@ -70,100 +81,21 @@ _LANES = 32
 # Bytes of whitened matrices formed at a time before their tridiagonalisation
 # (a part of the L2 cache).
 _CONGRUENCE_BYTES = 1 << 18
+# Problems of a matrix-function group: the lockstep loops over the group (in
+# both QLs) only run as SIMD from 32 problems on (see _LANES), and a problem's
+# rotations are applied to its own 32 KB of eigenvectors (at 64 x 64) at a time.
+_EIG_LANES = 32
+# Matrices of a larger condition number (ratio of extreme eigenvalues) get
+# their matrix functions from LAPACK's syevd, as numpy and pyRiemann. Both
+# solvers are backward stable, but a small eigenvalue is only determined to
+# eps ||X||, and different roundings move f(lambda_min) by about
+# eps cond(X) relative (e.g. 3e-8 for powm(X, -1.5) at cond 1e8): above
+# this limit, only the same algorithm agrees with pyRiemann to 1e-8.
+_CONDITION_LIMIT = 1e6
 
 
 # ---------------------------------------------------------------------------
-# Matrix functions through eigh
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def _apply_op(w, op, p):
-    f = np.empty_like(w)
-    for k in range(w.shape[0]):
-        x = w[k]
-        if op == OP_SQRT:
-            f[k] = np.sqrt(x)
-        elif op == OP_INVSQRT:
-            f[k] = 1.0 / np.sqrt(x)
-        elif op == OP_LOG:
-            f[k] = np.log(x)
-        elif op == OP_EXP:
-            f[k] = np.exp(x)
-        elif op == OP_POW:
-            f[k] = x**p
-        else:
-            f[k] = 1.0 / x
-    return f
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def _eig_function(A, op, p, Vf, out):
-    """``out = V f(w) V^T`` for the symmetric matrix ``A``; ``Vf`` is scratch."""
-    w, V = np.linalg.eigh(A)
-    f = _apply_op(w, op, p)
-    n = A.shape[0]
-    for a in range(n):
-        for b in range(n):
-            Vf[a, b] = V[a, b] * f[b]
-    np.dot(Vf, V.T, out)
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def matfunc_kernel(X, F, FT, G, GT, op, p, out, start, stop):
-    """``out[i] = G f(F X[i] F^T) G^T`` for ``i`` in ``[start, stop)``.
-
-    ``F`` and ``G`` are single matrices and ``FT``, ``GT`` their transposes
-    (C-contiguous, so that every product has the same layouts); a 0 x 0
-    ``F`` or ``G`` means the identity.
-    """
-    n = X.shape[1]
-    Z = np.empty((n, n))
-    W = np.empty((n, n))
-    R = np.empty((n, n))
-    for i in range(start, stop):
-        if F.shape[0] > 0:
-            np.dot(F, X[i], Z)
-            np.dot(Z, FT, W)
-            _eig_function(W, op, p, Z, R)
-        else:
-            _eig_function(X[i], op, p, Z, R)
-        if G.shape[0] > 0:
-            np.dot(G, R, Z)
-            np.dot(Z, GT, out[i])
-        else:
-            for a in range(n):
-                for b in range(n):
-                    out[i, a, b] = R[a, b]
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def weighted_matfunc_sum_kernel(X, F, FT, weights, op, p, acc, store, start, stop):
-    """``acc += sum_i weights[i] f(F X[i] F^T)`` over ``[start, stop)`` (0 x 0 ``F``: identity).
-
-    If ``store`` is not empty, ``store[i] = f(F X[i] F^T)`` as well (also for zero weights).
-    """
-    n = X.shape[1]
-    Z = np.empty((n, n))
-    W = np.empty((n, n))
-    R = np.empty((n, n))
-    keep = store.shape[0] > 0
-    for i in range(start, stop):
-        wi = weights[i]
-        if wi == 0.0 and not keep:
-            continue
-        if F.shape[0] > 0:
-            np.dot(F, X[i], Z)
-            np.dot(Z, FT, W)
-            _eig_function(W, op, p, Z, R)
-        else:
-            _eig_function(X[i], op, p, Z, R)
-        for a in range(n):
-            for b in range(n):
-                acc[a, b] += wi * R[a, b]
-        if keep:
-            for a in range(n):
-                for b in range(n):
-                    store[i, a, b] = R[a, b]
+# Inverses
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -369,8 +301,73 @@ def congruence_kernel(F, Y, fi, yi, out, Z, blas_args, start, stop):
 
 
 def _blas_args(n: int) -> np.ndarray:
-    """Bytes of the constant dgemm arguments of :func:`congruence_kernel`: "NT", n (int32), 1.0, 0.0."""
-    return np.frombuffer(b"NT\0\0" + np.int32(n).tobytes() + np.array([1.0, 0.0]).tobytes(), np.uint8).copy()
+    """Bytes of the constant BLAS/LAPACK arguments of the kernels: "NT", n (int32), 1.0, 0.0, "L"."""
+    head = b"NT\0\0" + np.int32(n).tobytes() + np.array([1.0, 0.0]).tobytes()
+    return np.frombuffer(head + b"L\0\0\0\0\0\0\0", np.uint8).copy()
+
+
+# LAPACK's tridiagonalisation and the accumulation of its reflectors, from
+# scipy's Cython LAPACK as dgemm above: the eigenvector path calls them rather
+# than tridiagonalize_kernel, whose compilation (over a second, paid again
+# with the reflectors kept) would put the first call of a matrix function
+# above three seconds; they take about 75 us on 64 x 64 against 55 us.
+_llvm.add_symbol("neuroenc_dsytrd", get_cython_function_address("scipy.linalg.cython_lapack", "dsytrd"))
+_llvm.add_symbol("neuroenc_dorgtr", get_cython_function_address("scipy.linalg.cython_lapack", "dorgtr"))
+_dsytrd = types.ExternalFunction("neuroenc_dsytrd", types.void(*[types.voidptr] * 10))
+_dorgtr = types.ExternalFunction("neuroenc_dorgtr", types.void(*[types.voidptr] * 8))
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def householder_kernel(X, F, start, stop, D, E, S, QT, blas_args, lapack_ints, vectors, work, Z):
+    """Tridiagonal forms and ``Q^T`` of ``X[k]`` (``F X[k] F^T`` if ``F`` is not empty), ``k`` in ``[start, stop)``.
+
+    Problem ``q = k - start`` is scaled by a power of two to a max-norm in
+    ``[1, 2)`` (the scale in ``S[q]``), and its diagonal and off-diagonal go
+    to ``D[:, q]`` and ``E[:, q]`` (``E[n - 1, q] = 0``); rows ``q (n + 1)``
+    to ``q (n + 1) + n`` of ``QT`` receive ``Q^T`` with ``Q^T X Q``
+    tridiagonal. LAPACK's ``dsytrd`` and ``dorgtr`` on the lower triangle of
+    ``X[k]`` laid out as numpy's ``eigh`` does: the tridiagonal form is the
+    one of ``eigh`` (``syevd``), up to the exact scaling. ``lapack_ints`` is
+    ``[n, lwork, info]`` (int32) with ``work`` of ``lwork`` doubles,
+    ``vectors`` ``(3, n)`` and ``Z`` ``(n, n)`` scratch.
+    """
+    n = X.shape[1]
+    trans = blas_args[0:].ctypes  # "N"
+    trans_t = blas_args[1:].ctypes  # "T"
+    lower = blas_args[24:].ctypes  # "L"
+    dims = blas_args[4:].ctypes
+    one = blas_args[8:].ctypes
+    zero = blas_args[16:].ctypes
+    nn = lapack_ints[0:].ctypes
+    lwork = lapack_ints[1:].ctypes
+    info = lapack_ints[2:].ctypes
+    d = vectors[0]
+    e = vectors[1]
+    tau = vectors[2]
+    for k in range(start, stop):
+        q = k - start
+        B = QT[q * (n + 1) : q * (n + 1) + n]
+        if F.shape[0] > 0:  # Z = F X F^T as congruence_kernel (B as scratch)
+            _dgemm(trans, trans, dims, dims, dims, one, X[k].ctypes, dims, F.ctypes, dims, zero, B.ctypes, dims)
+            _dgemm(trans_t, trans, dims, dims, dims, one, F.ctypes, dims, B.ctypes, dims, zero, Z.ctypes, dims)
+        A = Z if F.shape[0] > 0 else X[k]
+        amax = 0.0
+        for r in range(n):
+            for c in range(n):
+                amax = max(amax, abs(A[r, c]))
+        scale = 2.0 ** np.floor(np.log2(amax)) if amax > 0.0 else 1.0  # exact: no rounding
+        inv = 1.0 / scale
+        S[q] = scale
+        # Fortran reads the transpose of the row-major B: A itself, as numpy hands it to LAPACK
+        for r in range(n):
+            for c in range(n):
+                B[r, c] = A[c, r] * inv
+        _dsytrd(lower, nn, B.ctypes, nn, d.ctypes, e.ctypes, tau.ctypes, work.ctypes, lwork, info)
+        _dorgtr(lower, nn, B.ctypes, nn, tau.ctypes, work.ctypes, lwork, info)
+        # Fortran's Q is this row-major block's Q^T
+        for r in range(n):
+            D[r, q] = d[r]
+            E[r, q] = e[r] if r < n - 1 else 0.0
 
 
 _EPS2 = np.finfo(np.float64).eps ** 2
@@ -472,9 +469,160 @@ def tridiagonal_eigvals_kernel(D, E2, info):
 
 
 # ---------------------------------------------------------------------------
+# Eigenvectors: implicit QL with known eigenvalues as shifts
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+def ql_vectors_kernel(D, E, lam, QT, cond_limit, failed, iwork, fwork):
+    """Eigenvalues and eigenvectors of ``L`` symmetric tridiagonal problems, in place.
+
+    ``D[:, q]`` and ``E[:-1, q]`` are the diagonal and off-diagonal of problem
+    ``q`` (shape ``(n, L)``) at unit scale, and rows ``q (n + 1)`` to
+    ``q (n + 1) + n`` of ``QT`` hold ``Q^T`` of its tridiagonalisation (see
+    :func:`householder_kernel`). On return ``D[:, q]`` holds the eigenvalues
+    and those rows of ``QT`` the eigenvectors (as rows, in the same order).
+    ``lam[:, q]`` are the eigenvalues (any order, e.g. from
+    :func:`tridiagonal_eigvals_kernel`), used as shifts. ``failed[q]`` is 1
+    where the QL did not converge, or was not run because
+    ``max |lam| > cond_limit min |lam|`` (left to LAPACK, see
+    :data:`_CONDITION_LIMIT`). ``iwork`` and ``fwork`` are scratch of shapes
+    ``(3, L)`` (int64) and ``(2 n + 4, L)``.
+
+    The implicit QL of ``tql2`` (Wilkinson, EISPACK): each sweep chases a
+    bulge from the bottom of the unreduced block ``[top, m]`` at the top to
+    ``top``. The shift is the known eigenvalue nearest to the Wilkinson shift,
+    which deflates ``top`` in one sweep mostly (1.3 sweeps per eigenvalue
+    against 2.1), up to rounding that can need a second; after two sweeps
+    without deflation the Wilkinson shift itself is used. Each lockstep
+    sweep advances every unconverged problem by one sweep of its own block
+    (a problem takes no part in the steps outside its block), and the
+    rotations of the sweep are then applied to each problem's rows of
+    ``QT``, skipping the steps it took no part in. No allocation and no
+    numpy call but ``sqrt``: each costs compilation time.
+    """
+    n, L = D.shape
+    stride = n + 1
+    eps = 2.220446049250313e-16
+    lo = iwork[0]
+    hi = iwork[1]
+    tries = iwork[2]  # sweeps since the last deflation
+    sv = fwork[0]
+    cv = fwork[1]
+    pv = fwork[2]
+    gv = fwork[3]
+    cos = fwork[4 : 4 + n]
+    sin = fwork[4 + n : 4 + 2 * n]
+    for q in range(L):
+        small = np.inf
+        large = 0.0
+        for k in range(n):
+            x = abs(lam[k, q])
+            small = x if x < small else small
+            large = x if x > large else large
+        failed[q] = large > cond_limit * small
+        lo[q] = n if failed[q] else 0  # n: not run
+        tries[q] = 0
+    for it in range(30 * n + 1):
+        imax = -1
+        imin = n
+        for q in range(L):
+            # the block [top, m]: top past the deflated top, m at the first negligible e below
+            top = lo[q]
+            while top < n - 1 and abs(E[top, q]) <= eps * (abs(D[top, q]) + abs(D[top + 1, q])):
+                E[top, q] = 0.0
+                top += 1
+                tries[q] = 0
+            lo[q] = top
+            hi[q] = -1
+            if top >= n - 1:
+                continue
+            m = top + 1
+            while m < n - 1 and abs(E[m, q]) > eps * (abs(D[m, q]) + abs(D[m + 1, q])):
+                m += 1
+            # Wilkinson shift of the top 2 x 2, then the known eigenvalue nearest to it
+            el = E[top, q]
+            g = (D[top + 1, q] - D[top, q]) / (2.0 * el)
+            r = np.sqrt(g * g + 1.0) if abs(g) < 1e150 else abs(g)
+            shift = D[top, q] - el / (g + (r if g >= 0 else -r))
+            if tries[q] < 2:
+                gap = np.inf
+                best = shift
+                for k in range(n):
+                    dist = abs(lam[k, q] - shift)
+                    if dist < gap:
+                        gap = dist
+                        best = lam[k, q]
+                shift = best
+            sv[q] = 1.0  # the state at the start of the sweep (the bottom of the block)
+            cv[q] = 1.0
+            pv[q] = 0.0
+            gv[q] = D[m, q] - shift
+            imax = max(imax, m - 1)
+            imin = min(imin, top)
+            tries[q] += 1
+            hi[q] = m
+        if imax < 0 or it == 30 * n:
+            break
+        for i in range(imax, imin - 1, -1):
+            Ei = E[i]
+            Ei1 = E[i + 1]
+            Di = D[i]
+            Di1 = D[i + 1]
+            ci = cos[i]
+            si = sin[i]
+            # each problem in its block: the loop vectorises with no other branch than the selects
+            for q in range(L):
+                active = i < hi[q] and i >= lo[q]
+                s = sv[q]
+                c = cv[q]
+                pp = pv[q]
+                g = gv[q]
+                f = s * Ei[q]
+                b = c * Ei[q]
+                r = np.sqrt(f * f + g * g)  # |f|, |g| <= ||T|| ~ 1 at unit scale: no overflow
+                ok = r != 0.0
+                rinv = 1.0 / (r if ok else 1.0)
+                sn = f * rinv if ok else 0.0
+                cn = g * rinv if ok else 1.0
+                gg = Di1[q] - pp
+                r2 = (Di[q] - gg) * sn + 2.0 * cn * b
+                pn = sn * r2
+                Di1[q] = gg + pn if active else Di1[q]
+                Ei1[q] = r if active else Ei1[q]
+                sv[q] = sn if active else s
+                cv[q] = cn if active else c
+                pv[q] = pn if active else pp
+                gv[q] = cn * r2 - b if active else g
+                ci[q] = cn
+                si[q] = sn
+        for q in range(L):
+            m = hi[q]
+            if m < 0:
+                continue
+            top = lo[q]
+            D[top, q] -= pv[q]
+            E[top, q] = gv[q]
+            E[m, q] = 0.0
+            base = q * stride
+            for i in range(m - 1, top - 1, -1):
+                c = cos[i, q]
+                s = sin[i, q]
+                z0 = QT[base + i]
+                z1 = QT[base + i + 1]
+                for k in range(n):
+                    a = z0[k]
+                    b = z1[k]
+                    z1[k] = s * a + c * b
+                    z0[k] = c * a - s * b
+    for q in range(L):
+        failed[q] |= lo[q] < n - 1
+
+
+# ---------------------------------------------------------------------------
 # numpy-level wrappers
 
 
+_NO_VECTOR = np.empty(0)
 _NO_MATRIX = np.empty((0, 0))
 _NO_BATCH = np.empty((0, 0, 0))
 
@@ -483,10 +631,152 @@ def _c(X: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(X, dtype=np.float64)
 
 
-def _with_transpose(F: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    if F is None:
-        return _NO_MATRIX, _NO_MATRIX
-    return _c(F), _c(np.swapaxes(F, -1, -2))
+def _spectral_functions(
+    X: np.ndarray,
+    op: int,
+    p: float,
+    F: np.ndarray | None,
+    G: np.ndarray | None,
+    n_jobs: int | None,
+    *,
+    out: np.ndarray = _NO_BATCH,
+    outv: np.ndarray = _NO_MATRIX,
+    weights: np.ndarray | None = None,
+) -> np.ndarray | None:
+    """``f(F X[i] F^T)`` (then ``G . G^T``) of a batch into ``out`` and/or ``outv``; the weighted sum if ``weights``.
+
+    The batch is cut into groups of :data:`_EIG_LANES` matrices whatever the
+    number of threads (the lockstep eigenvalue QL makes a problem's last bits
+    depend on its group), and the groups dealt to the threads. Per group:
+    congruence (BLAS) and tridiagonalisation with ``Q^T`` (LAPACK),
+    eigenvalues, then the QL with eigenvectors and ``V f(w) V^T`` (BLAS) into
+    the outputs.
+    """
+    X = _c(X)
+    N = len(X)
+    n = X.shape[-1]
+    if N == 0:
+        return np.zeros((n, n)) if weights is not None else None
+    Fm = _NO_MATRIX if F is None else _c(F)
+    w = _NO_VECTOR if weights is None else np.ascontiguousarray(weights, dtype=np.float64)
+    lanes = _EIG_LANES
+    n_groups = -(-N // lanes)
+    # exp: an error eps max|lambda| on each eigenvalue is relative eps on exp(lambda)
+    cond_limit = np.inf if op == OP_EXP else _CONDITION_LIMIT
+    blas_args = _blas_args(n)
+    lwork = 64 * max(n, 1)  # ample: sytrd blocks as in numpy's syevd (same tridiagonal form)
+    failed_all = np.zeros(N, dtype=bool)
+    parts: list[tuple[int, np.ndarray]] = []
+
+    upper = _upper_indices(n) if outv.shape[0] else None
+
+    def job(g0: int, g1: int) -> None:
+        D = np.empty((1, n, lanes))
+        E = np.empty((1, n, lanes))
+        lam = np.empty((1, n, lanes))
+        E2 = np.empty((1, n, lanes))
+        S = np.empty(lanes)
+        info = np.zeros(1, np.int32)
+        QT = np.empty((lanes * (n + 1), n))
+        VT = QT.reshape(lanes, n + 1, n)[:, :n]  # eigenvectors as rows, one n x n block per problem
+        failed = np.zeros(lanes, np.uint8)
+        iwork = np.empty((3, lanes), np.int64)
+        fwork = np.empty((2 * n + 4, lanes))
+        Y = np.empty((lanes, n, n))
+        R = np.empty((lanes, n, n))
+        lapack_ints = np.array([n, lwork, 0], np.int32)
+        lapack_work = np.empty(lwork)
+        vectors = np.empty((3, n))
+        acc = np.zeros((n, n)) if weights is not None else None
+        for g in range(g0, g1):
+            s0 = g * lanes
+            s1 = min(s0 + lanes, N)
+            m = s1 - s0
+            D[:] = 0.0  # lanes past the batch stay empty
+            E[:] = 0.0
+            householder_kernel(X, Fm, s0, s1, D[0], E[0], S, QT, blas_args, lapack_ints, vectors, lapack_work, R[0])
+            lam[:] = D
+            np.multiply(E, E, out=E2)
+            tridiagonal_eigvals_kernel(lam, E2, info)  # the shifts; a failure here only slows the QL
+            ql_vectors_kernel(D[0], E[0], lam[0], QT, cond_limit, failed, iwork, fwork)
+            bad = failed[:m] != 0
+            if bad.any():
+                _lapack_eigenvectors(D[0], E[0], VT, bad, iwork[0, :m] == n)
+            failed_all[s0:s1] = bad
+            # V f(w) V^T by BLAS (numpy releases the GIL)
+            with np.errstate(all="ignore"):
+                values = _scalar_function(D[0, :, :m] * S[:m], op, p)
+            np.multiply(VT[:m], values.T[:, :, None], out=Y[:m])
+            Rg = out[s0:s1] if out.shape[0] else R[:m]
+            np.matmul(VT[:m].transpose(0, 2, 1), Y[:m], out=Rg)
+            if bad.any():  # recomputed by the fallback; no garbage into the sums meanwhile
+                Rg[bad] = 0.0
+            if upper is not None:
+                np.take(Rg.reshape(m, -1), upper[0], axis=1, out=outv[s0:s1])
+                outv[s0:s1] *= upper[1]
+            if acc is not None:
+                acc += np.tensordot(w[s0:s1], Rg, axes=1)
+        parts.append((g0, acc))
+
+    run_chunks(job, n_groups, n_jobs)
+    parts.sort(key=lambda item: item[0])  # fixed summation order: deterministic result
+    total = None
+    if weights is not None:
+        total = np.zeros((n, n))
+        for _, acc in parts:
+            total += acc
+    bad = np.flatnonzero(failed_all)
+    if bad.size:  # the QL or stedc did not converge (never seen): numpy
+        Wb = X[bad] if F is None else Fm @ X[bad] @ Fm.T
+        ev, V = np.linalg.eigh(Wb)
+        R = (V * _scalar_function(ev, op, p)[:, None, :]) @ np.swapaxes(V, -1, -2)
+        if out.shape[0]:
+            out[bad] = R
+        if outv.shape[0]:
+            outv[bad] = _upper_weighted(R)
+        if total is not None:
+            total += np.tensordot(w[bad], R, axes=1)
+    if G is not None:
+        out[:] = G @ out @ G.T
+    return total
+
+
+def _lapack_eigenvectors(D: np.ndarray, E: np.ndarray, VT: np.ndarray, bad: np.ndarray, not_run: np.ndarray) -> None:
+    """Eigenproblems of a group the QL left to LAPACK (``not_run``: over the condition limit), in place.
+
+    The divide and conquer ``stedc`` of numpy's ``eigh``, on the same
+    tridiagonal form: the eigenvalues are numpy's (exactly scaled), which is
+    what matters on ill-conditioned matrices. Solved problems are cleared
+    from ``bad``; the others are left to :func:`numpy.linalg.eigh`.
+    """
+    from scipy.linalg.lapack import dstevd
+
+    n = D.shape[0]
+    for q in np.flatnonzero(bad & not_run):
+        w, Z, info = dstevd(D[:, q], E[: max(n - 1, 1), q], compute_v=1)
+        if info == 0:
+            D[:, q] = w
+            VT[q] = Z.T @ VT[q]
+            bad[q] = False
+
+
+def _scalar_function(w: np.ndarray, op: int, p: float) -> np.ndarray:
+    """``f(w)`` selected by ``op`` (see :data:`OP_SQRT`), for the LAPACK fallback."""
+    funcs = {OP_SQRT: np.sqrt, OP_INVSQRT: lambda x: 1.0 / np.sqrt(x), OP_LOG: np.log, OP_EXP: np.exp}
+    if op == OP_POW:
+        return w**p
+    return funcs.get(op, lambda x: 1.0 / x)(w)
+
+
+def _upper_indices(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Flat indices of the upper triangle of ``n x n`` matrices (row by row) and their weights (1, ``sqrt(2)``)."""
+    rows, cols = np.triu_indices(n)
+    return rows * n + cols, np.where(rows == cols, 1.0, np.sqrt(2.0))
+
+
+def _upper_weighted(R: np.ndarray) -> np.ndarray:
+    idx, weights = _upper_indices(R.shape[-1])
+    return R.reshape(R.shape[:-2] + (-1,))[..., idx] * weights
 
 
 def matfunc(
@@ -502,12 +792,23 @@ def matfunc(
     ``f`` is selected by ``op`` (one of the ``OP_*`` constants, ``p`` the
     power of ``OP_POW``); ``F``/``G`` default to the identity.
     """
-    X = _c(X)
-    out = np.empty_like(X)
-    Fm, FTm = _with_transpose(F)
-    Gm, GTm = _with_transpose(G)
-    run_chunks(lambda a, b: matfunc_kernel(X, Fm, FTm, Gm, GTm, op, float(p), out, a, b), len(X), n_jobs)
+    out = np.empty(X.shape)
+    _spectral_functions(X, op, float(p), F, G, n_jobs, out=out)
     return out
+
+
+def matfunc_upper(
+    X: np.ndarray, op: int, p: float = 1.0, F: np.ndarray | None = None, n_jobs: int | None = None
+) -> np.ndarray:
+    """Upper triangles (row by row, off-diagonal entries times ``sqrt(2)``) of ``f(F X[i] F^T)``.
+
+    Dot products of these rows are the Frobenius products of the matrices
+    (tangent vectors, log-Euclidean features).
+    """
+    c = X.shape[-1]
+    outv = np.empty((len(X), c * (c + 1) // 2))
+    _spectral_functions(X, op, float(p), F, None, n_jobs, outv=outv)
+    return outv
 
 
 def congruence_matfunc(X: np.ndarray, F: np.ndarray, op: int, p: float = 1.0, n_jobs: int | None = None) -> np.ndarray:
@@ -529,24 +830,34 @@ def weighted_matfunc_sum(
     ``store``, a C-contiguous float64 array shaped like ``X``, receives every
     ``f(F X[i] F^T)`` on the way (the tangent vectors of the last Karcher pass).
     """
-    X = _c(X)
-    weights = np.ascontiguousarray(weights, dtype=np.float64)
-    Fm, FTm = _with_transpose(F)
-    n = X.shape[-1]
     keep = _NO_BATCH if store is None else store
-    parts: list[tuple[int, np.ndarray]] = []
+    return _spectral_functions(X, op, float(p), F, None, n_jobs, out=keep, weights=weights)
+
+
+def congruence_upper(Y: np.ndarray, F: np.ndarray, shift: np.ndarray, n_jobs: int | None = None) -> np.ndarray:
+    """Upper triangles (``sqrt(2)``-weighted, as :func:`matfunc_upper`) of ``F Y[i] F^T - shift``, symmetrised.
+
+    ``shift`` is a symmetric ``(n, n)`` matrix: ``F (Y[i] - S) F^T`` is this
+    with ``shift = F S F^T``. BLAS products by numpy (which releases the GIL)
+    on chunks of the batch, one per thread.
+    """
+    N, n, _ = Y.shape
+    idx, weights = _upper_indices(n)
+    outv = np.empty((N, len(idx)))
+    FT = np.ascontiguousarray(F.T)
 
     def job(a: int, b: int) -> None:
-        acc = np.zeros((n, n))
-        weighted_matfunc_sum_kernel(X, Fm, FTm, weights, op, float(p), acc, keep, a, b)
-        parts.append((a, acc))  # list.append is atomic under the GIL
+        for s0 in range(a, b, 64):
+            s1 = min(s0 + 64, b)
+            W = F @ Y[s0:s1] @ FT
+            W += np.swapaxes(W, -1, -2)
+            W *= 0.5
+            W -= shift
+            np.take(W.reshape(s1 - s0, -1), idx, axis=1, out=outv[s0:s1])
+            outv[s0:s1] *= weights
 
-    run_chunks(job, len(X), n_jobs)
-    parts.sort(key=lambda item: item[0])  # fixed summation order: deterministic result
-    total = np.zeros((n, n))
-    for _, acc in parts:
-        total += acc
-    return total
+    run_chunks(job, N, n_jobs)
+    return outv
 
 
 def spd_inv(X: np.ndarray, n_jobs: int | None = None) -> np.ndarray:
@@ -600,7 +911,10 @@ def eigvalsh(X: np.ndarray, n_jobs: int | None = None) -> np.ndarray:
     failed = np.zeros(len(flat), dtype=bool)
 
     def block(s0: int, s1: int) -> None:
-        lam, bad = _block_eigenvalues(lambda D, E2, S: tridiagonalize_kernel(flat, D, E2, S, s0, s1, 0), s1 - s0, n)
+        def tridiagonalize(D: np.ndarray, E2: np.ndarray, S: np.ndarray) -> None:
+            tridiagonalize_kernel(flat, D, E2, S, s0, s1, 0)
+
+        lam, bad = _block_eigenvalues(tridiagonalize, s1 - s0, n)
         out[s0:s1] = np.sort(lam, axis=-1)
         failed[s0:s1] = bad
 

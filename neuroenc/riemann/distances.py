@@ -12,9 +12,12 @@ Definitions are pyRiemann 0.12's (``distance_riemann``, ``distance_logeuclid``,
   accurate on ill-conditioned matrices where pyRiemann's
   ``slogdet(A @ B)`` loses digits (1e-8 relative on EEG covariances).
 - ``logeuclid``, ``euclid`` and ``harmonic`` are Frobenius distances between
-  ``log(X)``, ``X`` or ``X^{-1}``: one matrix function per matrix, then a
-  Gram matrix (one BLAS product) with the pairs that cancel recomputed
-  directly; ``kullback_sym`` likewise from traces ``<A, B^{-1}>``.
+  ``log(X)``, ``X`` or ``X^{-1}``: one matrix function per matrix, written
+  as its upper triangle with ``sqrt(2)``-weighted off-diagonal entries (half
+  the length, same dot products), then a Gram matrix (one BLAS product, or
+  half of one through ``syrk`` for all pairs of one set) with the pairs that
+  cancel recomputed directly; ``kullback_sym`` likewise from traces
+  ``<A, B^{-1}>``.
 
 For :func:`pairwise_distance` with ``Y`` None only the upper triangle is
 computed, and the pairs are dealt to the threads in equal contiguous shares,
@@ -64,14 +67,14 @@ def _trace(X: np.ndarray) -> np.ndarray:
 
 
 def _features(X: np.ndarray, metric: str, n_jobs: int | None) -> np.ndarray:
-    """Matrices whose Frobenius distance is the metric (logeuclid, euclid, harmonic)."""
+    """Rows whose Euclidean distances are the metric: ``log(X)``, ``X`` or ``X^{-1}`` half-vectorised (``_vec``)."""
     from neuroenc._kernels import spd
 
     if metric == "logeuclid":
-        return spd.matfunc(X, spd.OP_LOG, n_jobs=n_jobs)
+        return spd.matfunc_upper(X, spd.OP_LOG, n_jobs=n_jobs)
     if metric == "harmonic":
-        return spd.spd_inv(X, n_jobs=n_jobs)
-    return X
+        return _vec(spd.spd_inv(X, n_jobs=n_jobs))
+    return _vec(X)
 
 
 def _pair_values(
@@ -115,7 +118,7 @@ def _pair_values(
     FA = _features(A, metric, n_jobs)
     FB = _features(B, metric, n_jobs)
     diff = FA[ia] - FB[ib]
-    return np.einsum("kij,kij->k", diff, diff)
+    return np.einsum("ki,ki->k", diff, diff)
 
 
 def _finish(values: np.ndarray, metric: str, squared: bool) -> np.ndarray:
@@ -186,26 +189,77 @@ def _products(A: np.ndarray, B: np.ndarray, n_jobs: int | None) -> np.ndarray:
     return out
 
 
-def _gram_sqdist(FX: np.ndarray, FY: np.ndarray | None, n_jobs: int | None = None) -> np.ndarray:
-    """Squared Frobenius distances between two sets of symmetric matrices.
+def _self_sqdist(v: np.ndarray, nx: np.ndarray, n_jobs: int | None) -> np.ndarray:
+    """Squared distances between all pairs of rows of ``v`` (``nx`` their squared norms), exactly symmetric.
 
-    ``|x|^2 + |y|^2 - 2 x.y`` through one matrix product, then pairs whose
-    distance is small next to the norms (where that formula cancels) are
-    recomputed directly.
+    Half the work of the full product: the rows are cut into one block per
+    thread, the diagonal blocks are symmetric rank-k updates (numpy calls
+    BLAS ``syrk`` for ``B @ B.T``), the blocks above them products, dealt to
+    the threads in equal shares of work (a product costs two rank-k
+    updates); each thread finishes its blocks (and their mirror images below
+    the diagonal) while they are in cache.
     """
-    vx = _vec(FX)
-    vy = vx if FY is None else _vec(FY)
-    nx = np.einsum("ij,ij->i", vx, vx)
-    ny = nx if FY is None else np.einsum("ij,ij->i", vy, vy)
-    d2 = nx[:, None] + ny[None, :] - 2.0 * _products(vx, vy, n_jobs)
-    np.maximum(d2, 0.0, out=d2)
-    suspect = np.argwhere(d2 < 1e-4 * (nx[:, None] + ny[None, :]))
+    from neuroenc._kernels.parallel import effective_n_jobs, run_chunks
+
+    N = len(v)
+    n_blocks = max(1, min(effective_n_jobs(n_jobs), N // 64))
+    edges = [round(i * N / n_blocks) for i in range(n_blocks + 1)]
+    blocks = [(edges[i], edges[i + 1], edges[j], edges[j + 1]) for i in range(n_blocks) for j in range(i, n_blocks)]
+    shares: list[list[tuple[int, int, int, int]]] = [[] for _ in range(n_blocks)]
+    load = [0.0] * n_blocks
+    for blk in sorted(blocks, key=lambda t: t[0] == t[2]):  # greedy, the products first
+        k = load.index(min(load))
+        shares[k].append(blk)
+        load[k] += 1.0 if blk[0] == blk[2] else 2.0
+    out = np.empty((N, N))
+
+    def job(start: int, stop: int) -> None:
+        for share in shares[start:stop]:
+            for a0, a1, b0, b1 in share:
+                blk = out[a0:a1, b0:b1]
+                np.matmul(v[a0:a1], v[b0:b1].T, out=blk)
+                _finish_sqdist(blk, v[a0:a1], v[b0:b1], nx[a0:a1], nx[b0:b1])
+                if a0 == b0:  # exactly symmetric (numpy's syrk result is, but this does not rely on it)
+                    blk += blk.T
+                    blk *= 0.5
+                else:
+                    out[b0:b1, a0:a1] = blk.T
+
+    run_chunks(job, n_blocks, n_jobs)
+    return out
+
+
+def _finish_sqdist(G: np.ndarray, vx: np.ndarray, vy: np.ndarray, nx: np.ndarray, ny: np.ndarray) -> None:
+    """Turn the products ``G = vx @ vy.T`` into squared distances ``|x|^2 + |y|^2 - 2 x.y``, in place.
+
+    Pairs whose distance is small next to the norms, where that formula
+    cancels, are recomputed directly.
+    """
+    norms = np.add.outer(nx, ny)
+    G *= -2.0
+    G += norms
+    np.maximum(G, 0.0, out=G)
+    norms *= 1e-4
+    suspect = np.argwhere(G < norms)
     if len(suspect):
         diff = vx[suspect[:, 0]] - vy[suspect[:, 1]]
-        d2[suspect[:, 0], suspect[:, 1]] = np.einsum("ij,ij->i", diff, diff)
-    if FY is None:
-        d2 = 0.5 * (d2 + d2.T)
+        G[suspect[:, 0], suspect[:, 1]] = np.einsum("ij,ij->i", diff, diff)
+
+
+def _gram_sqdist(vx: np.ndarray, vy: np.ndarray | None, n_jobs: int | None = None) -> np.ndarray:
+    """Squared Euclidean distances between the rows of ``vx`` and ``vy`` (None: ``vx``, symmetric result).
+
+    ``|x|^2 + |y|^2 - 2 x.y`` through one matrix product (half of one for
+    ``vy`` None), see :func:`_finish_sqdist`.
+    """
+    nx = np.einsum("ij,ij->i", vx, vx)
+    if vy is None:
+        d2 = _self_sqdist(vx, nx, n_jobs)
         np.fill_diagonal(d2, 0.0)
+        return d2
+    ny = np.einsum("ij,ij->i", vy, vy)
+    d2 = _products(vx, vy, n_jobs)
+    _finish_sqdist(d2, vx, vy, nx, ny)
     return d2
 
 

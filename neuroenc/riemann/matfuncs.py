@@ -2,9 +2,12 @@
 
 Each function applies a scalar function to the eigenvalues,
 ``f(C) = V f(Lambda) V^T``, for one matrix ``(n, n)`` or a batch
-``(..., n, n)``, exactly as pyRiemann's ``sqrtm``, ``invsqrtm``, ``logm``,
-``expm`` and ``powm``. The batch is split over threads, each running LAPACK
-on one matrix at a time (see :mod:`neuroenc._kernels.spd`).
+``(..., n, n)``, as pyRiemann's ``sqrtm``, ``invsqrtm``, ``logm``, ``expm``
+and ``powm``. The batch is split over threads, which solve groups of
+eigenproblems together (LAPACK's tridiagonalisation, then a QL iteration
+vectorised over the group, see :mod:`neuroenc._kernels.spd`); matrices of
+condition number above 1e6 get the eigenvalues of numpy's ``eigh``, on
+which the result depends at that conditioning.
 """
 
 from __future__ import annotations

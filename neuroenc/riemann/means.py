@@ -97,6 +97,19 @@ def _mean_harmonic(X: np.ndarray, w: np.ndarray, n_jobs: int | None) -> np.ndarr
     return spd_inv(_mean_euclid(spd_inv(X, n_jobs=n_jobs), w)[None])[0]
 
 
+def _weighted_inverse_sum(X: np.ndarray, w: np.ndarray, n_jobs: int | None) -> np.ndarray:
+    """``sum_i w_i X_i^{-1}`` by numpy's LAPACK inverse on a chunk per thread (numpy releases the GIL).
+
+    For the starting point of the Karcher iteration, where the kernel of
+    :func:`_mean_harmonic` would add its compilation to the first call.
+    """
+    from neuroenc._kernels.parallel import run_chunks
+
+    parts: list[tuple[int, np.ndarray]] = []
+    run_chunks(lambda a, b: parts.append((a, np.tensordot(w[a:b], np.linalg.inv(X[a:b]), axes=1))), len(X), n_jobs)
+    return sum(part for _, part in sorted(parts, key=lambda item: item[0]))
+
+
 def _geodesic_midpoint(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     """``A^{1/2} (A^{-1/2} B A^{-1/2})^{1/2} A^{1/2}``: the Riemannian midpoint of A and B."""
     wa, Va = np.linalg.eigh(A)
@@ -131,7 +144,7 @@ def _karcher(
     from neuroenc._kernels.spd import OP_LOG, weighted_matfunc_sum
 
     if init is None:
-        M0 = _geodesic_midpoint(_mean_euclid(X, w), _mean_harmonic(X, w, n_jobs))
+        M0 = _geodesic_midpoint(_mean_euclid(X, w), np.linalg.inv(_weighted_inverse_sum(X, w, n_jobs)))
     else:
         M0 = init
     C = np.linalg.cholesky(M0)
@@ -178,7 +191,7 @@ def _mean_riemann(
 def riemann_tangent_at_mean(
     X: np.ndarray, w: np.ndarray, n_jobs: int | None = None, tol: float = 1e-8, maxiter: int = 50
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Riemannian mean ``M`` and the log maps ``log(M^{-1/2} X_i M^{-1/2})``, without a pass of their own.
+    """Riemannian mean ``M`` and the tangent vectors of ``log(M^{-1/2} X_i M^{-1/2})``, without a pass of their own.
 
     The last pass of the Karcher iteration computed ``L_i = log(W_i)``,
     ``W_i = C^{-1} X_i C^{-T}`` at the last iterate ``C C^T``; the mean is
@@ -197,17 +210,18 @@ def riemann_tangent_at_mean(
     -------
     M : numpy.ndarray, shape (n, n)
         The mean (as :func:`mean` returns it).
-    logs : numpy.ndarray, shape (n_matrices, n, n)
-        Symmetric log maps at ``M``.
+    vectors : numpy.ndarray, shape (n_matrices, n (n + 1) / 2)
+        Tangent vectors at ``M`` (upper triangles of the symmetrised log
+        maps, off-diagonal entries times ``sqrt(2)``).
     """
+    from neuroenc._kernels.spd import congruence_upper
+
     logs = np.empty_like(X)
     _, C, step = _karcher(X, w, tol, maxiter, None, n_jobs, logs=logs)
     M = _sym(C @ C.T)
     wm, Vm = np.linalg.eigh(M)
     R = ((Vm / np.sqrt(wm)) @ Vm.T) @ C
-    logs -= step
-    logs = R @ logs @ R.T
-    return M, 0.5 * (logs + np.swapaxes(logs, -1, -2))
+    return M, congruence_upper(logs, R, _sym(R @ step @ R.T), n_jobs=n_jobs)
 
 
 def _mean_logdet(

@@ -89,26 +89,27 @@ def _fdd_log(w: np.ndarray) -> np.ndarray:
     return np.where(gap > 0, np.log1p(gap / lo) / safe, 1.0 / lo)
 
 
-def _log_map(X: np.ndarray, ref: np.ndarray, metric: str, n_jobs: int | None) -> np.ndarray:
+def _log_map_vectors(X: np.ndarray, ref: np.ndarray, metric: str, n_jobs: int | None) -> np.ndarray:
+    """Tangent vectors (upper triangles, see :func:`_upper`) of the log maps of the batch ``X`` at ``ref``."""
     from neuroenc._kernels import spd
 
     if metric == "euclid":
-        return X - ref
+        return _upper(X - ref)
     w, V = _eigh(ref)
     if metric == "riemann":
-        return spd.congruence_matfunc(X, (V / np.sqrt(w)) @ V.T, spd.OP_LOG, n_jobs=n_jobs)
+        return spd.matfunc_upper(X, spd.OP_LOG, F=(V / np.sqrt(w)) @ V.T, n_jobs=n_jobs)
     if metric == "logeuclid":
         # pyRiemann: ddexpm(logm(X) - logm(ref), logm(ref))
         lw = np.log(w)
         Lref = (V * lw) @ V.T
         D = spd.matfunc(X, spd.OP_LOG, n_jobs=n_jobs) - Lref
-        return V @ (_fdd_exp(lw) * (V.T @ D @ V)) @ V.T
+        return _upper(V @ (_fdd_exp(lw) * (V.T @ D @ V)) @ V.T)
     # wasserstein
     P12 = (V * np.sqrt(w)) @ V.T
     P12inv = (V / np.sqrt(w)) @ V.T
     S = spd.congruence_matfunc(X, P12, spd.OP_SQRT, n_jobs=n_jobs)
     T = P12inv @ S @ P12
-    return T + np.swapaxes(T, -1, -2) - 2.0 * ref
+    return _upper(T + np.swapaxes(T, -1, -2) - 2.0 * ref)
 
 
 def _exp_map(S: np.ndarray, ref: np.ndarray, metric: str, n_jobs: int | None) -> np.ndarray:
@@ -139,7 +140,7 @@ def _check_ref(ref: Any, n: int) -> np.ndarray:
 
 def _tangent_validated(X: np.ndarray, ref: np.ndarray, metric: str, n_jobs: int | None = None) -> np.ndarray:
     flat = X.reshape((-1,) + X.shape[-2:])
-    return _upper(_log_map(flat, ref, metric, n_jobs)).reshape(X.shape[:-2] + (-1,))
+    return _log_map_vectors(flat, ref, metric, n_jobs).reshape(X.shape[:-2] + (-1,))
 
 
 def _untangent_validated(T: np.ndarray, ref: np.ndarray, metric: str, n_jobs: int | None = None) -> np.ndarray:
@@ -274,8 +275,7 @@ class TangentSpace(TransformerMixin, BaseEstimator):
 
         if mean_metric == "riemann" and map_metric == "riemann":
             # the last pass of the Karcher mean has computed the log maps already
-            ref, logs = riemann_tangent_at_mean(X, check_weights(sample_weight, len(X)), self.n_jobs)
-            return ref, _upper(logs)
+            return riemann_tangent_at_mean(X, check_weights(sample_weight, len(X)), self.n_jobs)
         ref = self._reference(X, sample_weight, mean_metric)
         return ref, _tangent_validated(X, ref, map_metric, self.n_jobs)
 
