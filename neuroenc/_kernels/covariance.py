@@ -39,6 +39,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from neuroenc._kernels.blocks import add_dots_4x4
 from neuroenc._kernels.parallel import run_chunks
 
 __all__ = [
@@ -109,47 +110,8 @@ def _gram_lower(flat, offsets, n, C, block):
             y1 = flat[o1 : o1 + n]
             y2 = flat[o2 : o2 + n]
             y3 = flat[o3 : o3 + n]
-            s00 = s01 = s02 = s03 = 0.0
-            s10 = s11 = s12 = s13 = 0.0
-            s20 = s21 = s22 = s23 = 0.0
-            s30 = s31 = s32 = s33 = 0.0
-            for k in range(n):
-                u = x0[k]
-                s00 += u * y0[k]
-                s01 += u * y1[k]
-                s02 += u * y2[k]
-                s03 += u * y3[k]
-                u = x1[k]
-                s10 += u * y0[k]
-                s11 += u * y1[k]
-                s12 += u * y2[k]
-                s13 += u * y3[k]
-                u = x2[k]
-                s20 += u * y0[k]
-                s21 += u * y1[k]
-                s22 += u * y2[k]
-                s23 += u * y3[k]
-                u = x3[k]
-                s30 += u * y0[k]
-                s31 += u * y1[k]
-                s32 += u * y2[k]
-                s33 += u * y3[k]
-            block[0, 0] = s00
-            block[0, 1] = s01
-            block[0, 2] = s02
-            block[0, 3] = s03
-            block[1, 0] = s10
-            block[1, 1] = s11
-            block[1, 2] = s12
-            block[1, 3] = s13
-            block[2, 0] = s20
-            block[2, 1] = s21
-            block[2, 2] = s22
-            block[2, 3] = s23
-            block[3, 0] = s30
-            block[3, 1] = s31
-            block[3, 2] = s32
-            block[3, 3] = s33
+            block[:, :] = 0.0
+            add_dots_4x4(x0, x1, x2, x3, y0, y1, y2, y3, n, block)
             for i in range(min(4, p - a)):
                 for j in range(min(4, p - b)):
                     C[a + i, b + j] = block[i, j]
