@@ -1,0 +1,187 @@
+"""Rank kernels against plain numpy/scipy references: tied ranks, sort order, inversions, Kendall's tau."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.stats import kendalltau, rankdata
+
+from neuroenc._kernels.ranks import (
+    SCALE_RHO_A,
+    SCALE_UNIT,
+    VARIANT_TAU_A,
+    VARIANT_TAU_B,
+    average_ranks,
+    count_inversions,
+    kendall_pairs,
+    rank_features,
+    tie_structure,
+)
+
+
+def ref_ranks(row):
+    out = np.full(row.shape, np.nan)
+    ok = ~np.isnan(row)
+    out[ok] = rankdata(row[ok])
+    return out
+
+
+def ref_tau(x, y, variant):
+    ok = ~(np.isnan(x) | np.isnan(y))
+    x, y = x[ok], y[ok]
+    n = len(x)
+    if n < 2:
+        return np.nan
+    if variant == VARIANT_TAU_B:
+        return kendalltau(x, y).statistic
+    s = np.sum(np.triu(np.sign(x[:, None] - x[None, :]) * np.sign(y[:, None] - y[None, :]), 1))
+    return s / (n * (n - 1) / 2)
+
+
+def awkward_rows(seed=0):
+    """Rows that stress the bucket sort: ties, clusters, heavy tails, extreme spread, NaN, constants."""
+    rng = np.random.default_rng(seed)
+    rows = [
+        rng.standard_normal(300),
+        rng.integers(0, 5, 300).astype(float),  # few levels
+        rng.integers(0, 2, 300).astype(float),  # binary model
+        np.exp(5 * rng.standard_normal(300)),  # heavy tail: most values in one bucket
+        np.r_[rng.standard_normal(290), np.full(10, 1e9)],  # outliers
+        np.r_[rng.standard_normal(290) * 1e-300, np.full(10, 1e300)],  # spread overflows
+        np.r_[rng.standard_normal(100), np.full(200, 2.0)],  # one big tie
+        np.round(rng.standard_normal(300), 1),  # clustered ties
+        np.full(300, 3.5),  # constant
+        np.full(300, np.nan),  # empty
+        -np.arange(300.0),  # reversed
+    ]
+    X = np.stack(rows)
+    X[0, [3, 50, 299]] = np.nan
+    X[2, :40] = np.nan
+    X[7, 100:110] = np.nan
+    return X
+
+
+def test_average_ranks_match_scipy_rankdata():
+    X = awkward_rows()
+    R = average_ranks(X)
+    for x, r in zip(X, R):
+        np.testing.assert_array_equal(r, ref_ranks(x))
+
+
+@given(st.lists(st.integers(-3, 3) | st.just(99), min_size=1, max_size=40), st.integers(0, 10_000))
+@settings(max_examples=60, deadline=None)
+def test_average_ranks_property(values, seed):
+    x = np.array(values, dtype=float)
+    x[x == 99] = np.nan
+    x = x * np.random.default_rng(seed).uniform(0.5, 2)
+    np.testing.assert_array_equal(average_ranks(x[None])[0], ref_ranks(x))
+
+
+def test_average_ranks_tiny_rows_and_infinities():
+    for x in ([1.0], [np.nan], [2.0, 1.0], [1.0, 1.0], [np.nan, 5.0], [1.0, np.inf], [-np.inf, 0.0, np.inf, np.inf]):
+        x = np.array(x)
+        np.testing.assert_array_equal(average_ranks(x[None])[0], ref_ranks(x))
+
+
+def test_rank_features_scaling():
+    X = awkward_rows(1)
+    unit = rank_features(X, SCALE_UNIT)
+    rho = rank_features(X, SCALE_RHO_A)
+    for x, u, r in zip(X, unit, rho):
+        ok = ~np.isnan(x)
+        n = ok.sum()
+        assert np.all(u[~ok] == 0) and (n < 2 or np.all(r[~ok] == 0))
+        if n == 0:
+            assert np.all(np.isnan(r))
+            continue
+        centred = rankdata(x[ok]) - (n + 1) / 2
+        norm = np.linalg.norm(centred)
+        expected = centred / norm if norm > 0 else np.zeros(n)
+        np.testing.assert_allclose(u[ok], expected, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(r[ok], centred * np.sqrt(12 / (n**3 - n)), rtol=1e-12)
+    assert np.all(unit[8] == 0)  # constant row
+
+
+def test_tie_structure():
+    X = awkward_rows(2)
+    order, level, n_valid, n_tied = tie_structure(X)
+    for x, o, lev, nv, nt in zip(X, order, level, n_valid, n_tied):
+        ok = ~np.isnan(x)
+        assert nv == ok.sum()
+        expected_order = np.flatnonzero(ok)[np.argsort(x[ok], kind="stable")]
+        np.testing.assert_array_equal(o[:nv], expected_order)
+        assert np.all(o[nv:] == -1)
+        expected_level = np.full(x.shape, -1)
+        expected_level[ok] = rankdata(x[ok], method="min") - 1
+        np.testing.assert_array_equal(lev, expected_level)
+        _, counts = np.unique(x[ok], return_counts=True)
+        assert nt == int(np.sum(counts * (counts - 1) // 2))
+
+
+def test_count_inversions_against_brute_force():
+    rng = np.random.default_rng(3)
+    perms = [rng.permutation(n) for n in (1, 2, 63, 64, 65, 200, 1000)]
+    for p in perms:
+        got = count_inversions(p[None])[0]
+        assert got == int(np.sum(np.triu(p[:, None] > p[None, :], 1)))
+    n = 500
+    assert count_inversions(np.arange(n)[None])[0] == 0
+    assert count_inversions(np.arange(n)[::-1][None])[0] == n * (n - 1) // 2
+
+
+@pytest.mark.parametrize("variant", [VARIANT_TAU_A, VARIANT_TAU_B])
+def test_kendall_pairs_match_references(variant):
+    X = awkward_rows(4)
+    rng = np.random.default_rng(5)
+    Y = np.stack([X[0] + rng.standard_normal(300), np.round(X[1] + rng.standard_normal(300)), X[3][::-1]])
+    A = np.concatenate([X, Y])
+    B = np.concatenate([Y, X[[1, 2, 6, 7, 8]]])
+    ia, ib = (g.ravel() for g in np.meshgrid(np.arange(len(A)), np.arange(len(B)), indexing="ij"))
+    got = kendall_pairs(A, B, ia, ib, variant)
+    expected = np.array([ref_tau(A[i], B[j], variant) for i, j in zip(ia, ib)])
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-14)
+    assert np.array_equal(np.isnan(got), np.isnan(expected))
+
+
+def test_kendall_complete_paths():
+    """Rows without NaN take the no-histogram path (tied or untied A and B, either way round)."""
+    rng = np.random.default_rng(6)
+    cont = rng.standard_normal((3, 500))
+    tied = rng.integers(0, 4, (3, 500)).astype(float)
+    A = np.concatenate([cont, tied])
+    ia, ib = (g.ravel() for g in np.meshgrid(np.arange(6), np.arange(6), indexing="ij"))
+    for variant in (VARIANT_TAU_A, VARIANT_TAU_B):
+        expected = [ref_tau(A[i], A[j], variant) for i, j in zip(ia, ib)]
+        np.testing.assert_allclose(kendall_pairs(A, A, ia, ib, variant), expected, rtol=1e-12, atol=1e-14)
+
+
+def test_threads_change_nothing():
+    """Batches large enough to be split over two threads give the one-thread results."""
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((120, 5000))
+    X[::3] = np.round(X[::3], 1)
+    X[5, 10:20] = np.nan
+    np.testing.assert_array_equal(average_ranks(X, n_jobs=2), average_ranks(X, n_jobs=1))
+    np.testing.assert_array_equal(rank_features(X, SCALE_UNIT, 2), rank_features(X, SCALE_UNIT, 1))
+    for one, two in zip(tie_structure(X, 1), tie_structure(X, 2)):
+        np.testing.assert_array_equal(one, two)
+    ia = np.repeat(np.arange(20), 20)
+    ib = np.tile(np.arange(20, 40), 20)
+    for variant in (VARIANT_TAU_A, VARIANT_TAU_B):
+        np.testing.assert_array_equal(kendall_pairs(X, X, ia, ib, variant, 2), kendall_pairs(X, X, ia, ib, variant, 1))
+
+
+def test_kendall_edge_cases():
+    const = np.full((1, 10), 2.0)
+    x = np.arange(10.0)[None]
+    assert kendall_pairs(const, x, [0], [0], VARIANT_TAU_A)[0] == 0.0
+    assert np.isnan(kendall_pairs(const, x, [0], [0], VARIANT_TAU_B)[0])  # as scipy
+    assert kendall_pairs(x, x, [0], [0], VARIANT_TAU_B)[0] == kendalltau(x[0], x[0]).statistic
+    assert kendall_pairs(x, -x, [0], [0], VARIANT_TAU_A)[0] == -1.0
+    one = np.array([[1.0, np.nan, np.nan]])
+    two = np.array([[np.nan, 1.0, 2.0]])
+    assert np.isnan(kendall_pairs(one, two, [0], [0])[0])  # no common position
+    with pytest.raises(ValueError, match="differ in length"):
+        kendall_pairs(np.zeros((1, 3)), np.zeros((1, 4)), [0], [0])
