@@ -185,3 +185,70 @@ def test_kendall_edge_cases():
     assert np.isnan(kendall_pairs(one, two, [0], [0])[0])  # no common position
     with pytest.raises(ValueError, match="differ in length"):
         kendall_pairs(np.zeros((1, 3)), np.zeros((1, 4)), [0], [0])
+
+
+def level_rows(seed=0):
+    """Rows for the few-levels path and its fallbacks: categorical levels, NaN, new levels after the sample."""
+    rng = np.random.default_rng(seed)
+    late_level = rng.integers(0, 3, 400).astype(float)
+    late_level[300] = 7.5  # a level the first 64 entries do not show: back to the bucket sort
+    nine_levels = rng.integers(0, 9, 400).astype(float)  # one more than the level table
+    with_nan = rng.choice([0.0, 2.0, -1.5], 400)
+    with_nan[rng.random(400) < 0.2] = np.nan
+    rows = [
+        rng.integers(0, 2, 400) * 2.0,  # binary model RDM
+        rng.integers(0, 8, 400) - 3.5,  # eight levels, negative values
+        nine_levels,
+        late_level,
+        with_nan,
+        np.r_[np.full(399, np.nan), 1.0],
+        np.r_[[np.inf, -np.inf], rng.integers(0, 3, 398).astype(float)],
+        np.full(400, -0.0),
+    ]
+    return np.stack(rows)
+
+
+def test_few_level_rows_match_scipy():
+    X = level_rows()
+    for x, r in zip(X, average_ranks(X)):
+        np.testing.assert_array_equal(r, ref_ranks(x))
+    order, level, n_valid, _ = tie_structure(X)
+    for x, o, lev, nv in zip(X, order, level, n_valid):
+        ok = ~np.isnan(x)
+        np.testing.assert_array_equal(o[:nv], np.flatnonzero(ok)[np.argsort(x[ok], kind="stable")])
+        np.testing.assert_array_equal(lev[ok], rankdata(x[ok], method="min") - 1)
+
+
+def test_clustered_buckets_and_tie_detection_match_scipy():
+    """Buckets just above the stencil (counted pairwise), rare ties among distinct values, tiny rows."""
+    rng = np.random.default_rng(5)
+    clustered = np.r_[rng.uniform(0, 1, 500), 0.5 + 1e-6 * rng.standard_normal(30)]  # one bucket of ~30
+    one_tie = rng.standard_normal(530)
+    one_tie[7] = one_tie[400]
+    X = np.stack([clustered, one_tie, np.r_[clustered[:-1], clustered[3]]])
+    for x, r in zip(X, average_ranks(X)):
+        np.testing.assert_array_equal(r, ref_ranks(x))
+    for x in (
+        [3.0, 1.0, 2.0],
+        [1.0, 1.0, 2.0],
+        [2.0, 2.0, 2.0],
+        [np.nan, 2.0, 1.0],
+        [5.0],
+        [0.0, 0.0],
+        [1e300, -1e300, 0],
+    ):
+        x = np.array(x, dtype=float)
+        np.testing.assert_array_equal(average_ranks(x[None])[0], ref_ranks(x))
+        if np.sum(~np.isnan(x)) >= 2:
+            centred = rankdata(x[~np.isnan(x)]) - (np.sum(~np.isnan(x)) + 1) / 2
+            n = centred.size
+            np.testing.assert_allclose(
+                rank_features(x[None], SCALE_RHO_A)[0][~np.isnan(x)], centred * np.sqrt(12 / (n**3 - n))
+            )
+
+
+@given(st.lists(st.sampled_from([0.0, 1.0, 2.5, -3.0, np.nan]), min_size=1, max_size=200))
+@settings(max_examples=60, deadline=None)
+def test_few_levels_property(values):
+    x = np.array(values)
+    np.testing.assert_array_equal(average_ranks(x[None])[0], ref_ranks(x))

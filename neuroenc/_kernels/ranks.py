@@ -10,11 +10,15 @@ Ranking a row (:func:`_row_ranks`)
     start of its bucket plus the values of the bucket below it, counted by
     comparing with a fixed window of 8 values from the bucket's start (values
     past the bucket are larger, so no bound is needed). Buckets of more than
-    8 values (clustered values, or the levels of a categorical model RDM) are
-    sorted and binary-searched, or skipped when all their values are equal.
-    This is ``O(n)`` for RDM-like data and about 8 times faster than
-    ``scipy.stats.rankdata``; it is exact, since only comparisons of the
-    original values decide.
+    8 values (clustered values) are counted pairwise up to 64 values, and
+    larger ones sorted, or skipped when all their values
+    are equal. The equal counts are only computed when the smaller counts
+    reveal ties (without ties they are a permutation, summing to
+    ``m (m - 1) / 2``). Rows of at most 8 distinct values (categorical model
+    RDMs, whose bucket counters would all collide) are ranked instead by
+    counting each level in branch-free, vectorised loops
+    (:func:`_few_levels`). This is ``O(n)`` for RDM-like data; it is exact,
+    since only comparisons of the original values decide.
 
 :func:`average_ranks`
     ``scipy.stats.rankdata(row[ok], "average")`` per row, NaN kept.
@@ -90,6 +94,12 @@ SCALE_RHO_A = 1
 _WINDOW = 8
 #: buckets per defined value (few buckets exceed _WINDOW values).
 _BUCKETS_PER_VALUE = 2
+#: larger buckets than the stencil, up to this size, are counted pairwise; larger ones sorted.
+_QUADRATIC = 64
+#: rows with at most this many distinct values are ranked by level counts (unrolled by 8 below).
+_LEVELS = 8
+#: the levels are read from this many first defined entries.
+_LEVEL_SAMPLE = 64
 #: positions per chunk of the inversion count.
 _CHUNK = 32
 #: entries ranked per thread at least (about 2 ms of work): below that, the
@@ -113,100 +123,232 @@ def _popcount(typingctx, x):
 # ranks
 @njit(cache=True, nogil=True)
 def _rank_workspace(n):
-    """Workspaces of :func:`_row_ranks` for rows of length ``n``: ``(ends, vals, idxs, less, equal)``."""
+    """Workspaces of :func:`_row_ranks` for rows of length ``n``: ``(ends, vals, idxs, less, equal, levels)``."""
     ends = np.empty(_BUCKETS_PER_VALUE * n + 1, dtype=np.int32)
     vals = np.empty(n + 2 * _WINDOW)
     idxs = np.empty(n, dtype=np.int32)
     less = np.empty(n, dtype=np.int32)
     equal = np.empty(n, dtype=np.int32)
-    return ends, vals, idxs, less, equal
+    levels = np.empty(_LEVELS)
+    return ends, vals, idxs, less, equal, levels
 
 
 @njit(cache=True, nogil=True)
-def _row_ranks(row, ends, vals, idxs, less, equal):
+def _defined_range(row):
+    """``(m, lo, hi)``: number, minimum and maximum of the non-NaN entries (4 accumulators each)."""
+    n = row.shape[0]
+    lo0 = lo1 = lo2 = lo3 = np.inf
+    hi0 = hi1 = hi2 = hi3 = -np.inf
+    m = 0
+    for i in range(0, n - n % 4, 4):
+        a, b, c, d = row[i], row[i + 1], row[i + 2], row[i + 3]
+        # written as selects: a NaN compares false and is skipped
+        lo0 = a if a < lo0 else lo0
+        hi0 = a if a > hi0 else hi0
+        lo1 = b if b < lo1 else lo1
+        hi1 = b if b > hi1 else hi1
+        lo2 = c if c < lo2 else lo2
+        hi2 = c if c > hi2 else hi2
+        lo3 = d if d < lo3 else lo3
+        hi3 = d if d > hi3 else hi3
+        m += (a == a) + (b == b) + (c == c) + (d == d)
+    for i in range(n - n % 4, n):
+        a = row[i]
+        lo0 = a if a < lo0 else lo0
+        hi0 = a if a > hi0 else hi0
+        m += a == a
+    return m, min(min(lo0, lo1), min(lo2, lo3)), max(max(hi0, hi1), max(hi2, hi3))
+
+
+@njit(cache=True, nogil=True)
+def _row_ranks(row, ends, vals, idxs, less, equal, levels):
     """Rank the defined entries of ``row``; return how many there are (``m``).
 
     For ``k < m``, entry ``idxs[k]`` of ``row`` has ``less[k]`` defined
     entries below it and ``equal[k]`` equal to it (itself included), so its
-    average rank is ``less[k] + (equal[k] + 1) / 2``. The ``idxs`` are
-    grouped by bucket (not sorted). Workspaces from :func:`_rank_workspace`.
+    average rank is ``less[k] + (equal[k] + 1) / 2``. The ``idxs`` are in no
+    particular order. Workspaces from :func:`_rank_workspace`.
     """
     n = row.shape[0]
-    m = 0
-    lo = np.inf
-    hi = -np.inf
-    for i in range(n):
-        v = row[i]
-        if v == v:
-            m += 1
-            lo = min(lo, v)
-            hi = max(hi, v)
-    if m == 0:
-        return 0
+    m, lo, hi = _defined_range(row)
+    if m == 0 or _few_levels(row, m, idxs, less, equal, levels):
+        return m
     n_buckets = _BUCKETS_PER_VALUE * m
-    scale = n_buckets / (hi - lo) if hi > lo else 0.0
-    if hi == lo or not (np.isfinite(scale) and np.isfinite(hi - lo)):
+    span = hi - lo
+    scale = n_buckets / span if span > 0 else 0.0
+    if not (scale > 0 and np.isfinite(scale) and np.isfinite(span)):
         n_buckets = 1  # constant row, or extreme spread (infinite values): a single bucket
         scale = 0.0
     top = n_buckets - 1
-    for b in range(n_buckets + 1):
-        ends[b] = 0
-    # the bucket of each entry is kept in `less` until the stencil overwrites it
+    ends[: n_buckets + 1] = 0
+    # the bucket of each entry (-1 at NaN) is kept in `less` until the stencil overwrites it
+    bucket = less
+    if m == n:
+        for i in range(n):
+            bucket[i] = min(np.int32((row[i] - lo) * scale), top)
+    else:
+        for i in range(n):
+            v = row[i]
+            bucket[i] = min(np.int32((v - lo) * scale), top) if v == v else -1
     for i in range(n):
-        v = row[i]
-        if v == v:
-            b = min(int((v - lo) * scale), top)
-            less[i] = b
-            ends[b + 1] += 1
+        ends[bucket[i] + 1] += 1
+    ends[0] = 0  # (it counted the NaN)
     largest = 0
-    for b in range(n_buckets):
-        largest = max(largest, ends[b + 1])
-        ends[b + 1] += ends[b]
-    # scatter by bucket (vals is offset by _WINDOW); afterwards ends[b] is the end of bucket b
+    acc = 0
+    for b in range(1, n_buckets + 1):
+        c = ends[b]
+        largest = max(largest, c)
+        acc += c
+        ends[b] = acc
+    # scatter positions by bucket; afterwards ends[b] is the end of bucket b
     for i in range(n):
-        v = row[i]
-        if v == v:
-            b = less[i]
+        b = bucket[i]
+        if b >= 0:
             k = ends[b]
-            vals[_WINDOW + k] = v
-            idxs[k] = i
             ends[b] = k + 1
-    for k in range(_WINDOW):
+            idxs[k] = i
+    for k in range(_WINDOW):  # vals is offset by _WINDOW
         vals[k] = -np.inf
         vals[_WINDOW + m + k] = np.inf
+    for k in range(m):
+        vals[_WINDOW + k] = row[idxs[k]]
     # Position k: the values before it in other buckets are smaller, those
     # after it larger, so with buckets of at most _WINDOW values
     # #{smaller} = k - #{earlier, not smaller} + #{later, smaller}, all within
     # _WINDOW - 1 places: a fixed stencil, which vectorises.
+    shifts = 0
     for k in range(m):
         v = vals[_WINDOW + k]
         shift = 0
+        for d in range(1, _WINDOW):
+            shift -= vals[_WINDOW + k - d] >= v
+            shift += vals[_WINDOW + k + d] < v
+        less[k] = k + shift
+        shifts += shift
+    large = largest > _WINDOW or n_buckets == 1  # (the stencil's padding could equal an infinite value)
+    # without ties `less` is a permutation of 0 .. m - 1 (sum of shifts 0);
+    # each tie lowers that sum, so the equal counts are only needed then
+    if shifts == 0 and not large:
+        equal[:m] = 1
+        return m
+    for k in range(m):
+        v = vals[_WINDOW + k]
         same = 1
         for d in range(1, _WINDOW):
-            w = vals[_WINDOW + k - d]
-            shift -= w >= v
-            same += w == v
-            w = vals[_WINDOW + k + d]
-            shift += w < v
-            same += w == v
-        less[k] = k + shift
+            same += vals[_WINDOW + k - d] == v
+            same += vals[_WINDOW + k + d] == v
         equal[k] = same
-    if largest > _WINDOW or n_buckets == 1:  # (the stencil's padding could equal an infinite value)
+    if large:
         _rank_large_buckets(vals[_WINDOW : _WINDOW + m], idxs, ends, n_buckets, less, equal)
     return m
+
+
+@njit(cache=True, nogil=True)
+def _few_levels(row, m, idxs, less, equal, levels):
+    """Ranks (as :func:`_row_ranks`) of a row of at most :data:`_LEVELS` distinct values; False if it has more.
+
+    Categorical model RDMs take a few values: each entry's counts are then
+    sums over the levels, in branch-free loops (the levels are held in
+    registers), instead of a bucket sort whose counters would all collide.
+    The levels are those of the first :data:`_LEVEL_SAMPLE` defined entries;
+    a row with other values is left to the bucket sort (continuous rows
+    return after :data:`_LEVELS` + 1 entries).
+    """
+    n = row.shape[0]
+    n_levels = 0
+    seen = 0
+    for i in range(n):
+        v = row[i]
+        if v != v:
+            continue
+        known = False
+        for j in range(n_levels):
+            if levels[j] == v:
+                known = True
+                break
+        if not known:
+            if n_levels == _LEVELS:
+                return False
+            levels[n_levels] = v
+            n_levels += 1
+        seen += 1
+        if seen == _LEVEL_SAMPLE:
+            break
+    levels[n_levels:] = np.nan  # equal to nothing, below nothing
+    t0, t1, t2, t3, t4, t5, t6, t7 = (
+        levels[0],
+        levels[1],
+        levels[2],
+        levels[3],
+        levels[4],
+        levels[5],
+        levels[6],
+        levels[7],
+    )
+    c0 = c1 = c2 = c3 = c4 = c5 = c6 = c7 = 0
+    for i in range(n):
+        v = row[i]
+        c0 += t0 == v
+        c1 += t1 == v
+        c2 += t2 == v
+        c3 += t3 == v
+        c4 += t4 == v
+        c5 += t5 == v
+        c6 += t6 == v
+        c7 += t7 == v
+    if c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 < m:
+        return False  # values outside the sample's levels
+    counts = (c0, c1, c2, c3, c4, c5, c6, c7)
+    if m == n:  # (a separate loop, which vectorises)
+        for i in range(n):
+            less[i], equal[i] = _level_counts(row[i], t0, t1, t2, t3, t4, t5, t6, t7, counts)
+            idxs[i] = i
+    else:
+        k = 0
+        for i in range(n):
+            v = row[i]
+            if v == v:
+                less[k], equal[k] = _level_counts(v, t0, t1, t2, t3, t4, t5, t6, t7, counts)
+                idxs[k] = i
+                k += 1
+    return True
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _level_counts(v, t0, t1, t2, t3, t4, t5, t6, t7, counts):
+    """Entries below ``v`` and equal to it, from the levels ``t`` and their ``counts``."""
+    c0, c1, c2, c3, c4, c5, c6, c7 = counts
+    below = (t0 < v) * c0 + (t1 < v) * c1 + (t2 < v) * c2 + (t3 < v) * c3
+    below += (t4 < v) * c4 + (t5 < v) * c5 + (t6 < v) * c6 + (t7 < v) * c7
+    same = (t0 == v) * c0 + (t1 == v) * c1 + (t2 == v) * c2 + (t3 == v) * c3
+    same += (t4 == v) * c4 + (t5 == v) * c5 + (t6 == v) * c6 + (t7 == v) * c7
+    return below, same
 
 
 @njit(cache=True, nogil=True)
 def _rank_large_buckets(vals, idxs, ends, n_buckets, less, equal):
     """Exact counts for the entries of buckets larger than the stencil, or of a single bucket.
 
-    Such buckets are sorted here, unless all their values are equal.
+    Buckets of up to :data:`_QUADRATIC` values are counted pairwise; larger
+    ones are sorted, unless all their values are equal.
     """
     start = 0
     for b in range(n_buckets):
         stop = ends[b]
         size = stop - start
-        if size > _WINDOW or n_buckets == 1:
+        if size <= _WINDOW and n_buckets > 1:
+            pass
+        elif size <= _QUADRATIC:
+            for t in range(start, stop):
+                v = vals[t]
+                below = 0
+                same = 0
+                for u in range(start, stop):
+                    below += vals[u] < v
+                    same += vals[u] == v
+                less[t] = start + below
+                equal[t] = same
+        else:
             seg = vals[start:stop]
             ids = idxs[start:stop]
             if not _all_equal(seg):
@@ -236,9 +378,9 @@ def _all_equal(seg):
 @njit(cache=True, nogil=True)
 def _average_ranks_kernel(X, out, start, stop):
     n = X.shape[1]
-    ends, vals, idxs, less, equal = _rank_workspace(n)
+    ends, vals, idxs, less, equal, levels = _rank_workspace(n)
     for r in range(start, stop):
-        m = _row_ranks(X[r], ends, vals, idxs, less, equal)
+        m = _row_ranks(X[r], ends, vals, idxs, less, equal, levels)
         out[r, :] = np.nan
         for k in range(m):
             out[r, idxs[k]] = less[k] + 0.5 * (equal[k] + 1)
@@ -247,9 +389,9 @@ def _average_ranks_kernel(X, out, start, stop):
 @njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
 def _rank_features_kernel(X, scaling, out, start, stop):
     n = X.shape[1]
-    ends, vals, idxs, less, equal = _rank_workspace(n)
+    ends, vals, idxs, less, equal, levels = _rank_workspace(n)
     for r in range(start, stop):
-        m = _row_ranks(X[r], ends, vals, idxs, less, equal)
+        m = _row_ranks(X[r], ends, vals, idxs, less, equal, levels)
         # centred ranks less + (equal + 1) / 2 - (m + 1) / 2 (exact in binary), in the free vals
         centred = vals[:m]
         for k in range(m):
@@ -275,10 +417,10 @@ def _rank_features_kernel(X, scaling, out, start, stop):
 @njit(cache=True, nogil=True)
 def _tie_structure_kernel(X, order, level, n_valid, n_tied, start, stop):
     n = X.shape[1]
-    ends, vals, idxs, less, equal = _rank_workspace(n)
+    ends, vals, idxs, less, equal, levels = _rank_workspace(n)
     seen = np.zeros(n, dtype=np.int32)
     for r in range(start, stop):
-        m = _row_ranks(X[r], ends, vals, idxs, less, equal)
+        m = _row_ranks(X[r], ends, vals, idxs, less, equal, levels)
         n_valid[r] = m
         lev = level[r]
         lev[:] = -1
