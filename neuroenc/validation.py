@@ -34,6 +34,8 @@ __all__ = [
     "check_names",
     "check_file",
     "check_positive",
+    "check_real_array",
+    "check_estimator_features",
 ]
 
 
@@ -264,4 +266,47 @@ def check_epochs(X: Any, name: str = "X", *, min_times: int = 1) -> np.ndarray:
     arr = check_array(data, name, ndim=3, dtype=np.float64)
     if arr.shape[2] < min_times:
         raise ShapeError(f"{name} has {arr.shape[2]} time samples; at least {min_times} needed.")
+    return arr
+
+
+def check_real_array(X: Any, name: str, ndim: int | tuple[int, ...], min_rows: int = 1) -> np.ndarray:
+    """Real numeric array, as :func:`check_array`.
+
+    The messages contain the phrases scikit-learn's estimator checks look for.
+    """
+    if hasattr(X, "tocsr"):
+        raise TypeError(f"Sparse input is not supported for {name}; pass a dense array ({name}.toarray()).")
+    if isinstance(getattr(X, "dtype", None), np.dtype) and X.dtype.kind == "O":
+        X = np.asarray(X).astype(np.float64)  # numbers stored as objects; anything else raises TypeError
+    try:
+        arr = check_array(X, name, ndim=ndim, min_rows=min_rows)
+    except NonFiniteError as exc:
+        raise NonFiniteError(f"{exc} NaN or inf values cannot be fitted.") from None
+    if arr.dtype.kind == "c":
+        raise ShapeError(f"{name} is complex. Complex data not supported; real values are expected.")
+    return arr
+
+
+def check_estimator_features(estimator: Any, X: Any, *, reset: bool) -> np.ndarray:
+    """2-D real features of a scikit-learn estimator; record (``reset``) or check their number and column names."""
+    names = getattr(X, "columns", None)
+    arr = check_real_array(X, "X", ndim=(1, 2))
+    if arr.ndim == 1:
+        raise ShapeError(
+            f"X is 1-D with shape {arr.shape}; expected (n_samples, n_features). Reshape your data with "
+            "X.reshape(-1, 1) for a single feature or X.reshape(1, -1) for a single sample."
+        )
+    if arr.shape[1] == 0:
+        raise ShapeError(f"X has 0 feature(s) (shape={arr.shape}) while a minimum of 1 is required.")
+    if reset:
+        estimator.n_features_in_ = arr.shape[1]
+        if names is not None and all(isinstance(c, str) for c in names):
+            estimator.feature_names_in_ = np.asarray(names, dtype=object)
+        elif hasattr(estimator, "feature_names_in_"):
+            del estimator.feature_names_in_
+    elif arr.shape[1] != estimator.n_features_in_:
+        raise ShapeError(
+            f"X has {arr.shape[1]} features, but {type(estimator).__name__} is expecting "
+            f"{estimator.n_features_in_} features as input."
+        )
     return arr

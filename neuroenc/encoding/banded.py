@@ -23,16 +23,14 @@ from neuroenc.encoding import _solvers
 from neuroenc.encoding.ridge import (
     _check_alphas,
     _check_batch,
-    _check_features,
     _check_groups,
-    _check_real,
     _check_targets,
     _working_dtype,
     resolve_splits,
     unravel,
 )
 from neuroenc.errors import ShapeError
-from neuroenc.validation import check_array, check_choice
+from neuroenc.validation import check_array, check_choice, check_estimator_features, check_real_array
 
 __all__ = ["BandedRidgeCV", "band_weight_candidates"]
 
@@ -174,14 +172,14 @@ class BandedRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
         sizes: Any = None
         # a list of 2-D arrays is one array per band (a list of rows is one array)
         if self.bands is None and isinstance(X, (list, tuple)) and X and all(np.ndim(x) == 2 for x in X):
-            parts = [_check_real(x, f"X[{i}]", ndim=2) for i, x in enumerate(X)]
+            parts = [check_real_array(x, f"X[{i}]", ndim=2) for i, x in enumerate(X)]
             if len({p.shape[0] for p in parts}) > 1:
                 raise ShapeError(f"The bands of X have different numbers of samples: {[p.shape[0] for p in parts]}.")
             sizes = [p.shape[1] for p in parts]
             if 0 in sizes:
                 raise ShapeError(f"A band of X has 0 features (band sizes {sizes}).")
             X = np.concatenate(parts, axis=1)
-        arr = _check_features(self, X, reset=reset)
+        arr = check_estimator_features(self, X, reset=reset)
         if sizes is None:  # one array: bands from the parameter, else a single band
             sizes = self.bands if self.bands is not None else [arr.shape[1]]
         slices = _band_slices(sizes, arr.shape[1])

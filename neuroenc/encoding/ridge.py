@@ -18,8 +18,15 @@ from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
 from neuroenc.encoding import _solvers
-from neuroenc.errors import LabelError, NonFiniteError, ShapeError
-from neuroenc.validation import check_array, check_choice, check_length, check_positive
+from neuroenc.errors import LabelError, ShapeError
+from neuroenc.validation import (
+    check_array,
+    check_choice,
+    check_estimator_features,
+    check_length,
+    check_positive,
+    check_real_array,
+)
 
 __all__ = ["RidgeCV"]
 
@@ -27,51 +34,11 @@ __all__ = ["RidgeCV"]
 # --------------------------------------------------------------------------- shared checks
 
 
-def _check_real(X: Any, name: str, ndim: int | tuple[int, ...], min_rows: int = 1) -> np.ndarray:
-    """Real numeric array; the messages contain the phrases scikit-learn's estimator checks look for."""
-    if hasattr(X, "tocsr"):
-        raise TypeError(f"Sparse input is not supported for {name}; pass a dense array ({name}.toarray()).")
-    if isinstance(getattr(X, "dtype", None), np.dtype) and X.dtype.kind == "O":
-        X = np.asarray(X).astype(np.float64)  # numbers stored as objects; anything else raises TypeError
-    try:
-        arr = check_array(X, name, ndim=ndim, min_rows=min_rows)
-    except NonFiniteError as exc:
-        raise NonFiniteError(f"{exc} NaN or inf values cannot be fitted.") from None
-    if arr.dtype.kind == "c":
-        raise ShapeError(f"{name} is complex. Complex data not supported; real values are expected.")
-    return arr
-
-
-def _check_features(estimator: BaseEstimator, X: Any, *, reset: bool) -> np.ndarray:
-    """2-D real features; record (``reset``) or check their number and column names."""
-    names = getattr(X, "columns", None)
-    arr = _check_real(X, "X", ndim=(1, 2))
-    if arr.ndim == 1:
-        raise ShapeError(
-            f"X is 1-D with shape {arr.shape}; expected (n_samples, n_features). Reshape your data with "
-            "X.reshape(-1, 1) for a single feature or X.reshape(1, -1) for a single sample."
-        )
-    if arr.shape[1] == 0:
-        raise ShapeError(f"X has 0 feature(s) (shape={arr.shape}) while a minimum of 1 is required.")
-    if reset:
-        estimator.n_features_in_ = arr.shape[1]
-        if names is not None and all(isinstance(c, str) for c in names):
-            estimator.feature_names_in_ = np.asarray(names, dtype=object)
-        elif hasattr(estimator, "feature_names_in_"):
-            del estimator.feature_names_in_
-    elif arr.shape[1] != estimator.n_features_in_:
-        raise ShapeError(
-            f"X has {arr.shape[1]} features, but {type(estimator).__name__} is expecting "
-            f"{estimator.n_features_in_} features as input."
-        )
-    return arr
-
-
 def _check_targets(y: Any, n_samples: int) -> tuple[np.ndarray, bool]:
     """Targets as 2-D (n_samples, n_targets) and whether ``y`` was 1-D."""
     if y is None:
         raise LabelError("This estimator requires y to be passed, but the target y is None.")
-    Y = _check_real(y, "y", ndim=(1, 2))
+    Y = check_real_array(y, "y", ndim=(1, 2))
     check_length(n_samples, Y, "y", of="samples in X")
     if Y.ndim == 2 and Y.shape[1] == 0:
         raise ShapeError("y has 0 targets.")
@@ -274,7 +241,7 @@ class RidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
         RidgeCV
             The fitted estimator.
         """
-        X = _check_features(self, X, reset=True)
+        X = check_estimator_features(self, X, reset=True)
         Y, ravel = _check_targets(y, X.shape[0])
         if X.shape[0] < 2:
             raise ShapeError(f"X has {X.shape[0]} sample(s); at least 2 are needed.")
@@ -316,7 +283,7 @@ class RidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
         numpy.ndarray, shape (n_samples, n_targets) or (n_samples,)
         """
         check_is_fitted(self)
-        X = _check_features(self, X, reset=False)
+        X = check_estimator_features(self, X, reset=False)
         coef = np.asarray(self.coef_)
         return X.astype(coef.dtype, copy=False) @ coef.T + self.intercept_
 
