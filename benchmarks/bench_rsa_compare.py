@@ -1,8 +1,8 @@
 """RDM comparison benchmarks: neuroenc against rsatoolbox 0.3.2 in the same run, on the same inputs.
 
 Cases: 50 x 20 comparisons of 100-condition RDMs (4950 pairs) with every
-method of :func:`neuroenc.rsa.compare.compare`, and 200 bootstrap-like
-batches with NaN-masked pairs via :func:`neuroenc.rsa.compare.compare_vectors`
+method of :func:`neuroenc.rsa.comparisons.compare`, and 200 bootstrap-like
+batches with NaN-masked pairs via :func:`neuroenc.rsa.comparisons.compare_vectors`
 (rsatoolbox: one ``compare`` call per batch entry).
 
 RDMs: 50 "data" RDMs are Euclidean distances of noisy 100 x 20 patterns; the
@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _timing import print_table  # noqa: E402
 
 from neuroenc.rsa import RDMs  # noqa: E402
-from neuroenc.rsa.compare import compare, compare_vectors  # noqa: E402
+from neuroenc.rsa.comparisons import compare, compare_vectors  # noqa: E402
 
 N_COND = 100
 METHODS = [

@@ -82,7 +82,7 @@ import numpy as np
 sys_path = {str(Path(__file__).parent)!r}
 import sys; sys.path.insert(0, sys_path)
 from bench_searchlight import synthetic
-from neuroenc.rsa.searchlight import volume_searchlight
+from neuroenc.rsa.searchlights import volume_searchlight
 mask, affine, X, cond, runs, model = synthetic({size["n_voxels"]}, {size["n_cond"]}, {size["n_runs"]})
 kw = dict(radius={RADIUS_VOXELS * VOXEL_MM}, mask=mask, affine=affine, conditions=cond, folds=runs,
           method="crossnobis", noise="shrinkage_diag", comparison="pearson", n_jobs={n_jobs})
@@ -139,7 +139,7 @@ def main() -> None:
     from rsatoolbox.util.searchlight import evaluate_models_searchlight, get_searchlight_RDMs, get_volume_searchlight
 
     from neuroenc.rsa.neighbourhoods import VolumeNeighbourhoods
-    from neuroenc.rsa.searchlight import searchlight, volume_searchlight
+    from neuroenc.rsa.searchlights import searchlight, volume_searchlight
 
     mask, affine, X, cond, runs, model = synthetic(size["n_voxels"], size["n_cond"], size["n_runs"])
     n_vox = int(mask.sum())

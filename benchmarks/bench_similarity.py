@@ -43,7 +43,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from _timing import median_time, print_table  # noqa: E402
 
-from neuroenc.similarity.pairwise import pairwise  # noqa: E402
+from neuroenc.similarity.all_pairs import pairwise  # noqa: E402
 from neuroenc.similarity.shape import shape_distance  # noqa: E402
 
 

@@ -36,7 +36,7 @@ import time
 import numpy as np
 from scipy.spatial.distance import pdist
 
-from neuroenc.rsa.compare import compare_vectors
+from neuroenc.rsa.comparisons import compare_vectors
 from neuroenc.rsa.topology import geodesic, geotopological
 
 N_CLASSES = 8

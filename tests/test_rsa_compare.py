@@ -12,7 +12,7 @@ from scipy.spatial.distance import pdist
 
 from neuroenc.errors import DataError, LabelError, NonFiniteError, NotSPDError, ShapeError, UnknownNameError
 from neuroenc.rsa import RDMs
-from neuroenc.rsa.compare import METHODS, canonical_method, compare, compare_vectors, product_features
+from neuroenc.rsa.comparisons import METHODS, canonical_method, compare, compare_vectors, product_features
 from neuroenc.rsa.rdms import to_vectors
 
 #: neuroenc name -> rsatoolbox name

@@ -30,7 +30,7 @@ from neuroenc._kernels.bootstrap import bootstrap_evaluate
 from neuroenc.errors import LabelError, ShapeError, UnknownNameError
 from neuroenc.rsa import _resampling as resampling
 from neuroenc.rsa.ceiling import NoiseCeiling, noise_ceiling, normalize_scores, pool_rdms
-from neuroenc.rsa.compare import compare
+from neuroenc.rsa.comparisons import compare
 from neuroenc.rsa.inference import BootstrapIndices, bootstrap_indices, evaluate, permutation_test
 from neuroenc.rsa.rdms import RDMs
 from neuroenc.rsa.stats import correct_pvalues

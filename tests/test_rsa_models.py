@@ -19,7 +19,7 @@ from scipy.optimize import nnls
 from scipy.stats import rankdata, ttest_1samp
 
 from neuroenc.errors import LabelError, ShapeError, UnknownNameError
-from neuroenc.rsa.compare import compare
+from neuroenc.rsa.comparisons import compare
 from neuroenc.rsa.inference import evaluate
 from neuroenc.rsa.models import (
     WeightedModel,

@@ -37,7 +37,7 @@ from neuroenc.rsa.compute import compute_rdm
 from neuroenc.rsa.neighbourhoods import SensorTimeNeighbourhoods, VolumeNeighbourhoods, sphere_offsets
 from neuroenc.rsa.noise import prec_from_residuals
 from neuroenc.rsa.rdms import RDMs
-from neuroenc.rsa.searchlight import searchlight, sensor_searchlight, volume_searchlight
+from neuroenc.rsa.searchlights import searchlight, sensor_searchlight, volume_searchlight
 
 
 def blob_mask(shape=(11, 10, 9), seed=0, extra=0.2):

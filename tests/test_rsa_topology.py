@@ -9,7 +9,7 @@ from scipy.sparse.csgraph import csgraph_from_dense, shortest_path
 from scipy.spatial.distance import pdist, squareform
 
 from neuroenc.errors import EmptySelectionError, NonFiniteError, ShapeError, UnknownNameError
-from neuroenc.rsa.compare import compare
+from neuroenc.rsa.comparisons import compare
 from neuroenc.rsa.rdms import RDMs
 from neuroenc.rsa.topology import geodesic, geotopological, geotopological_thresholds
 

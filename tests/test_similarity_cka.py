@@ -7,7 +7,7 @@ import pytest
 from scipy.stats import ortho_group
 
 from neuroenc.errors import DataError, NonFiniteError, ShapeError, UnknownNameError
-from neuroenc.similarity.cka import _centred, _linear_cka_features, centered_gram, cka, gram
+from neuroenc.similarity.kernel_alignment import _centred, _linear_cka_features, centered_gram, cka, gram
 
 
 # ----------------------------------------------------------------------

@@ -23,7 +23,7 @@ from neuroenc.errors import (
     UnknownNameError,
 )
 from neuroenc.rsa.ceiling import noise_ceiling
-from neuroenc.rsa.compare import compare
+from neuroenc.rsa.comparisons import compare
 from neuroenc.rsa.compute import compute_rdm
 from neuroenc.rsa.inference import evaluate
 from neuroenc.rsa.rdms import RDMs
@@ -84,7 +84,7 @@ def layers() -> dict[str, np.ndarray]:
 @pytest.mark.parametrize("method", ["encoding", "rsa", "cka"])
 def test_generating_layer_is_selected_on_every_fold(layers, method):
     if method == "cka":
-        pytest.importorskip("neuroenc.similarity.cka")
+        pytest.importorskip("neuroenc.similarity.kernel_alignment")
     result = score_layers(layers, responses(layers["layer3"]), method)
     assert result.best_layer["all"] == "layer3"
     chosen = result.scores[result.scores["selected"]]
@@ -157,7 +157,7 @@ def test_cka_and_callable_metric_parity(layers):
             assert got == pytest.approx(neg_distance(layers["layer5"][idx], brain[idx], 2.0), rel=RTOL)
     assert result.scores["normalized_score"].isna().all() and result.ceilings.empty
 
-    cka_module = pytest.importorskip("neuroenc.similarity.cka")
+    cka_module = pytest.importorskip("neuroenc.similarity.kernel_alignment")
     result = score_layers(layers, brain, "cka", cv=3, random_state=7, metric_kwargs={"debiased": True})
     for fold, (_, test) in enumerate(splits):
         for name, X in layers.items():
@@ -169,7 +169,7 @@ def test_cka_and_callable_metric_parity(layers):
 
 def test_pairwise_metric_names(layers):
     shape = pytest.importorskip("neuroenc.similarity.shape")
-    pytest.importorskip("neuroenc.similarity.pairwise")
+    pytest.importorskip("neuroenc.similarity.all_pairs")
     brain = responses(layers["layer2"], n_features=10, noise=0.3)
     result = score_layers(layers, brain, "shape", cv=3, metric_kwargs={"alpha": 0.5})
     assert result.method == "shape" and not result.greater_is_better

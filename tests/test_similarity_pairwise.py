@@ -8,11 +8,11 @@ from scipy.spatial.distance import pdist
 from scipy.stats import spearmanr
 
 from neuroenc.errors import NonFiniteError, ShapeError, UnknownNameError
-from neuroenc.similarity import cka as cka_module
+from neuroenc.similarity import kernel_alignment as cka_module
+from neuroenc.similarity.all_pairs import METRICS, pairwise, rsa_similarity
 from neuroenc.similarity.cca import pwcca, svcca
-from neuroenc.similarity.cka import cka
+from neuroenc.similarity.kernel_alignment import cka
 from neuroenc.similarity.knn import mutual_knn
-from neuroenc.similarity.pairwise import METRICS, pairwise, rsa_similarity
 from neuroenc.similarity.shape import permutation_distance, shape_distance, stochastic_shape_distance
 
 

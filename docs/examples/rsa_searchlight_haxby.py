@@ -13,7 +13,7 @@ import numpy as np
 
 from neuroenc.datasets import load_haxby
 from neuroenc.rsa.rdms import RDMs
-from neuroenc.rsa.searchlight import volume_searchlight
+from neuroenc.rsa.searchlights import volume_searchlight
 
 betas = load_haxby("betas")
 print(betas)

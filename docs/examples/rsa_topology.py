@@ -12,7 +12,7 @@ import numpy as np
 from scipy.io import loadmat
 
 from neuroenc.datapath import data_path
-from neuroenc.rsa.compare import compare
+from neuroenc.rsa.comparisons import compare
 from neuroenc.rsa.rdms import RDMs
 from neuroenc.rsa.topology import geodesic, geotopological
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from neuroenc.errors import LabelError, ShapeError
 from neuroenc.rsa import _resampling as rs
-from neuroenc.rsa.compare import canonical_method, compare_vectors
+from neuroenc.rsa.comparisons import canonical_method, compare_vectors
 from neuroenc.rsa.rdms import RDMs
 from neuroenc.validation import check_array, check_choice, check_names
 
@@ -96,7 +96,7 @@ def noise_ceiling(data: RDMs, method: str = "spearman", *, rdm_descriptor: str |
     data : RDMs
         One RDM per subject (or several per subject with ``rdm_descriptor``).
     method : str
-        Comparison method (see :mod:`neuroenc.rsa.compare`; rsatoolbox names
+        Comparison method (see :mod:`neuroenc.rsa.comparisons`; rsatoolbox names
         such as ``"corr"`` or ``"tau-a"`` are accepted).
     rdm_descriptor : str, optional
         Metadata column grouping RDMs into subjects: a subject's RDMs are

@@ -40,7 +40,7 @@ import numpy as np
 from neuroenc.errors import ShapeError
 from neuroenc.rsa import _resampling as rs
 from neuroenc.rsa.ceiling import NoiseCeiling, ceiling_from_vectors, group_average, rdm_groups
-from neuroenc.rsa.compare import canonical_method, compare_vectors, product_features
+from neuroenc.rsa.comparisons import canonical_method, compare_vectors, product_features
 from neuroenc.rsa.models import model_vectors
 from neuroenc.rsa.rdms import RDMs
 from neuroenc.rsa.results import PermutationResult, RSAResult
@@ -56,7 +56,7 @@ class _Default(str):
 
 
 _PATTERN = _Default("pattern")
-#: methods whose similarity is a dot product of per-RDM features (neuroenc.rsa.compare.product_features).
+#: methods whose similarity is a dot product of per-RDM features (neuroenc.rsa.comparisons.product_features).
 PRODUCT_METHODS = ("cosine", "pearson", "spearman", "rho_a", "cosine_cov", "pearson_cov")
 
 

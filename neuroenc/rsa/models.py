@@ -46,7 +46,7 @@ import numpy as np
 from neuroenc.errors import LabelError, ShapeError
 from neuroenc.rsa import _resampling as rs
 from neuroenc.rsa.ceiling import NoiseCeiling, ceiling_from_vectors, group_average, rdm_groups
-from neuroenc.rsa.compare import canonical_method, compare_vectors
+from neuroenc.rsa.comparisons import canonical_method, compare_vectors
 from neuroenc.rsa.rdms import RDMs, n_pairs
 from neuroenc.rsa.results import RSAResult
 from neuroenc.validation import check_positive

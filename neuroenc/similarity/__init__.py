@@ -10,9 +10,9 @@ from __future__ import annotations
 from neuroenc._lazy import lazy_exports
 
 _EXPORTS = {
-    "cka": "cka",
-    "gram": "cka",
-    "centered_gram": "cka",
+    "cka": "kernel_alignment",
+    "gram": "kernel_alignment",
+    "centered_gram": "kernel_alignment",
     "shape_distance": "shape",
     "permutation_distance": "shape",
     "stochastic_shape_distance": "shape",
@@ -21,9 +21,9 @@ _EXPORTS = {
     "canonical_correlations": "cca",
     "mutual_knn": "knn",
     "nearest_neighbours": "knn",
-    "pairwise": "pairwise",
-    "rsa_similarity": "pairwise",
-    "METRICS": "pairwise",
+    "pairwise": "all_pairs",
+    "rsa_similarity": "all_pairs",
+    "METRICS": "all_pairs",
     "knn_graph": "curvature",
     "ollivier_ricci": "curvature",
     "ricci_flow": "curvature",

@@ -32,7 +32,7 @@ of :func:`svcca`). A constant representation has no canonical variates; its
 similarity to anything is 0.
 
 Complexity: ``O(n p min(n, p))`` per representation (thin SVD) and
-``O(n k_x k_y)`` per pair; :func:`~neuroenc.similarity.pairwise.pairwise`
+``O(n k_x k_y)`` per pair; :func:`~neuroenc.similarity.all_pairs.pairwise`
 reuses the per-representation part.
 """
 
@@ -43,7 +43,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from neuroenc.errors import DataError
-from neuroenc.similarity.cka import _centred, _paired
+from neuroenc.similarity.kernel_alignment import _centred, _paired
 
 __all__ = ["canonical_correlations", "svcca", "pwcca"]
 

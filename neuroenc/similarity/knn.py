@@ -17,7 +17,7 @@ Neighbours
 
 Complexity: ``O(n**2 (p + log n))`` per representation (products and one
 sort of each row), ``O(n k)`` per pair;
-:func:`~neuroenc.similarity.pairwise.pairwise` finds each
+:func:`~neuroenc.similarity.all_pairs.pairwise` finds each
 representation's neighbours once and gets all overlaps from one sparse
 product.
 """
@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from neuroenc.errors import DataError, ShapeError
-from neuroenc.similarity.cka import _centred, _paired, _representation
+from neuroenc.similarity.kernel_alignment import _centred, _paired, _representation
 from neuroenc.validation import check_choice
 
 __all__ = ["NEIGHBOUR_DISTANCES", "mutual_knn", "nearest_neighbours"]

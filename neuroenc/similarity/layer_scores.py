@@ -40,7 +40,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["METHODS", "DEFAULT_ALPHAS", "LayerScores", "score_layers"]
 
 #: built-in scoring methods (a callable or a metric name of
-#: :mod:`neuroenc.similarity.pairwise` is accepted as well)
+#: :mod:`neuroenc.similarity.all_pairs` is accepted as well)
 METHODS = ("rsa", "encoding", "cka")
 _SPLIT_BY = ("auto", "stimuli", "subjects")
 _AGGREGATES = {"median": np.median, "mean": np.mean}
@@ -595,7 +595,7 @@ def _resolve_method(method: Any, greater_is_better: bool) -> tuple[str, Callable
     if method in ("rsa", "encoding"):
         return method, None, True
     if method == "cka":
-        from neuroenc.similarity.cka import cka
+        from neuroenc.similarity.kernel_alignment import cka
 
         return method, cka, True
     known = _pairwise_metrics()
@@ -609,9 +609,9 @@ def _resolve_method(method: Any, greater_is_better: bool) -> tuple[str, Callable
 
 
 def _pairwise_metrics() -> dict[str, tuple[Callable, bool]]:
-    """Metrics of :mod:`neuroenc.similarity.pairwise` -> (pair function, higher is more similar)."""
+    """Metrics of :mod:`neuroenc.similarity.all_pairs` -> (pair function, higher is more similar)."""
     try:
-        from neuroenc.similarity import pairwise as pw
+        from neuroenc.similarity import all_pairs as pw
     except ImportError:  # pragma: no cover - the module ships with neuroenc
         return {}
     registry = getattr(pw, "_METRICS", {})
@@ -688,7 +688,7 @@ class _RSA:
         return rdms.vectors
 
     def run(self, splits: list, split_by: str):
-        from neuroenc.rsa.compare import compare_vectors
+        from neuroenc.rsa.comparisons import compare_vectors
 
         method = self.opts["compare_method"]
         L = self.layer_vectors()
@@ -730,7 +730,7 @@ class _RSA:
     def _subject_ceilings(self, splits, split_by, D, rows, groups, out):
         from neuroenc.rsa import _resampling as rs
         from neuroenc.rsa.ceiling import ceiling_from_vectors
-        from neuroenc.rsa.compare import compare_vectors
+        from neuroenc.rsa.comparisons import compare_vectors
 
         method = self.opts["compare_method"]
         n_cond = self.brain.n_stimuli
@@ -764,7 +764,7 @@ class _RSA:
         return out
 
     def _split_half_ceilings(self, splits, out):
-        from neuroenc.rsa.compare import compare_vectors
+        from neuroenc.rsa.comparisons import compare_vectors
         from neuroenc.rsa.compute import CROSS_VALIDATED_METHODS
 
         R = self.brain.repeats  # (n_rep, n_cond, n_feat, n_times)
@@ -938,7 +938,7 @@ def score_layers(
         Layer RDMs (:func:`neuroenc.rsa.compute.compute_rdm` with
         ``rdm_method`` on the stimuli x units activations) compared with the
         brain RDMs (``brain_rdm_method``, per ROI and time point) by
-        :func:`neuroenc.rsa.compare.compare` with ``compare_method``, on the
+        :func:`neuroenc.rsa.comparisons.compare` with ``compare_method``, on the
         pairs of stimuli within the split. With several subjects' RDMs the
         score is the mean over subjects (sessions of a subject averaged
         first, as :func:`neuroenc.rsa.inference.evaluate`).
@@ -950,13 +950,13 @@ def score_layers(
         scores are aggregated over the ROI by ``aggregate``. The training
         score is the inner cross-validated score at the chosen penalty.
     ``"cka"``
-        :func:`neuroenc.similarity.cka.cka` between the layer's and the
+        :func:`neuroenc.similarity.kernel_alignment.cka` between the layer's and the
         ROI's stimuli x features matrices of the split (``metric_kwargs``
         e.g. ``{"kernel": "rbf", "debiased": True}``).
     callable or metric name
         Any ``metric(X_layer, Y_brain, **metric_kwargs) -> float`` on
         (n_stimuli, n_units) and (n_stimuli, n_features) arrays, or a metric
-        name known to :mod:`neuroenc.similarity.pairwise`.
+        name known to :mod:`neuroenc.similarity.all_pairs`.
 
     Parameters
     ----------
@@ -1004,7 +1004,7 @@ def score_layers(
         Extra arguments of :func:`~neuroenc.rsa.compute.compute_rdm` for the
         brain RDMs (e.g. ``{"noise": "shrinkage_diag"}``).
     compare_method : str
-        RDM comparison (see :mod:`neuroenc.rsa.compare`).
+        RDM comparison (see :mod:`neuroenc.rsa.comparisons`).
     rdm_descriptor : str or None
         RDM metadata column naming the subject of each RDM (its RDMs are
         averaged and held out together). ``"auto"``: ``"subject"`` when the
@@ -1084,7 +1084,7 @@ def score_layers(
         raise ShapeError(f"ceiling_splits must be a positive integer, got {ceiling_splits!r}.")
     brain_rdm_method = rdm_method if brain_rdm_method is None else brain_rdm_method
     if name == "rsa":
-        from neuroenc.rsa.compare import canonical_method
+        from neuroenc.rsa.comparisons import canonical_method
         from neuroenc.rsa.compute import METHODS as RDM_METHODS
 
         check_choice(rdm_method, RDM_METHODS, "RDM method")

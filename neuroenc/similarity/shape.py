@@ -60,7 +60,7 @@ clustered or averaged.
 Complexity (``n`` stimuli, ``p`` units, ``k = min(n, p)``)
     :func:`shape_distance`: ``O(n p k + k**3)`` per representation (one
     symmetric eigendecomposition of the smaller of ``X X^T`` and ``X^T X``),
-    then ``O(n k_x k_y + k**3)`` per pair; :func:`~neuroenc.similarity.pairwise.pairwise`
+    then ``O(n k_x k_y + k**3)`` per pair; :func:`~neuroenc.similarity.all_pairs.pairwise`
     reuses the per-representation part. :func:`permutation_distance`:
     ``O(n p q + max(p, q)**3)``. :func:`stochastic_shape_distance`:
     ``O(n (r p**2 + r**3))`` per iteration with ``r`` the trials (or ``p``).
@@ -73,7 +73,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from neuroenc.errors import DataError, ShapeError
-from neuroenc.similarity.cka import _centred, _check_same_stimuli, _paired, _representation
+from neuroenc.similarity.kernel_alignment import _centred, _check_same_stimuli, _paired, _representation
 from neuroenc.validation import check_array, check_choice, check_positive
 
 __all__ = ["SCORES", "GROUPS", "shape_distance", "permutation_distance", "stochastic_shape_distance"]

@@ -24,7 +24,7 @@ Similarities (``cka``, ``rsa``, ``mutual_knn``, ``svcca``, ``pwcca``) have
 :func:`rsa_similarity` is representational similarity analysis between two
 representations through :mod:`neuroenc.rsa`: an RDM of each
 (:func:`~neuroenc.rsa.compute_rdm`, one condition per stimulus) compared with
-:func:`~neuroenc.rsa.compare.compare_vectors`.
+:func:`~neuroenc.rsa.comparisons.compare_vectors`.
 """
 
 from __future__ import annotations
@@ -38,8 +38,9 @@ from typing import Any
 import numpy as np
 
 from neuroenc.errors import ShapeError
-from neuroenc.similarity import cca, cka, knn, shape
-from neuroenc.similarity.cka import _check_same_stimuli, _representation, _stacked_products
+from neuroenc.similarity import cca, knn, shape
+from neuroenc.similarity import kernel_alignment as cka
+from neuroenc.similarity.kernel_alignment import _check_same_stimuli, _representation, _stacked_products
 from neuroenc.validation import check_choice
 
 __all__ = ["METRICS", "RDM_METHODS", "pairwise", "rsa_similarity"]
@@ -51,7 +52,7 @@ RDM_METHODS = ("correlation", "cosine", "euclidean", "sqeuclidean")
 # ----------------------------------------------------------------------
 # RSA
 def _check_rsa(rdm_method: str, compare_method: str) -> str:
-    from neuroenc.rsa.compare import canonical_method
+    from neuroenc.rsa.comparisons import canonical_method
 
     check_choice(rdm_method, RDM_METHODS, "RDM method")
     return canonical_method(compare_method)
@@ -108,7 +109,7 @@ def rsa_similarity(
     ``O(n**2 (p + q))`` for the RDMs plus the comparison of two
     ``n (n - 1) / 2`` vectors (``O(n**2 log n)`` for rank methods).
     """
-    from neuroenc.rsa.compare import compare_vectors
+    from neuroenc.rsa.comparisons import compare_vectors
 
     compare_method = _check_rsa(rdm_method, compare_method)
     X, Y = cka._paired(X, Y)
@@ -123,7 +124,7 @@ def _rsa_matrix(
     *,
     n_jobs: int | None = None,
 ) -> np.ndarray:
-    from neuroenc.rsa.compare import _PRODUCT_METHODS, compare_vectors, product_features
+    from neuroenc.rsa.comparisons import _PRODUCT_METHODS, compare_vectors, product_features
 
     method = _check_rsa(rdm_method, compare_method)
     if method in _PRODUCT_METHODS:
@@ -293,7 +294,7 @@ def pairwise(
     Examples
     --------
     >>> import numpy as np
-    >>> from neuroenc.similarity.pairwise import pairwise
+    >>> from neuroenc.similarity.all_pairs import pairwise
     >>> rng = np.random.default_rng(0)
     >>> layers = [rng.standard_normal((50, 20)) for _ in range(3)]
     >>> pairwise("cka", layers).shape

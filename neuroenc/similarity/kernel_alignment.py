@@ -42,7 +42,7 @@ Guard against negative self-HSIC
 Complexity (``n`` stimuli, ``p`` and ``q`` units)
     Gram route: ``O(n**2 (p + q))`` time, ``O(n**2)`` memory. Linear kernel,
     feature route: ``O(n p q + n (p**2 + q**2))`` time, ``O(p q)`` memory; the
-    cheaper route is chosen. :func:`neuroenc.similarity.pairwise.pairwise`
+    cheaper route is chosen. :func:`neuroenc.similarity.all_pairs.pairwise`
     computes each representation's normalised centred Gram matrix once, so
     that all pairwise CKAs of ``m`` representations are one ``(m, n**2)``
     matrix product.

@@ -8,7 +8,7 @@ of the covered features is computed with the dissimilarities of
 :func:`~neuroenc.rsa.compute.compute_rdm` (including crossnobis with
 multivariate noise normalisation, the noise covariance being estimated
 within each searchlight) and compared with the model RDMs
-(:func:`~neuroenc.rsa.compare.compare`).
+(:func:`~neuroenc.rsa.comparisons.compare`).
 
 How it runs
     Observations are averaged per condition (and per fold for crossvalidated
@@ -281,7 +281,7 @@ class _Job:
 
     def run_chunk(self, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         """``(centres, scores (n, n_models) or None, vectors (n, n_pairs) or None)`` of centres sorted by size."""
-        from neuroenc.rsa.compare import compare_vectors
+        from neuroenc.rsa.comparisons import compare_vectors
 
         members = self.neighbourhoods.members(centres)
         sizes = self.neighbourhoods.sizes[centres]
@@ -512,7 +512,7 @@ def searchlight(
         ``"correlation"``, ``"euclidean"``, ``"sqeuclidean"``, ``"cosine"``,
         ``"mahalanobis"``, ``"crossnobis"``, ``"poisson"``, ``"poisson_cv"``.
     comparison : str
-        RDM comparison of :func:`~neuroenc.rsa.compare.compare` (e.g.
+        RDM comparison of :func:`~neuroenc.rsa.comparisons.compare` (e.g.
         ``"spearman"``, ``"pearson"``/``"corr"``, ``"cosine"``,
         ``"kendall_tau_a"``, ``"cosine_cov"``).
     conditions : str or sequence, optional
@@ -567,7 +567,7 @@ def searchlight(
         Wrong shapes, labels or models, NaN/Inf in the data or residuals, a
         condition missing from a fold, noise for a method that does not use it.
     """
-    from neuroenc.rsa.compare import canonical_method
+    from neuroenc.rsa.comparisons import canonical_method
     from neuroenc.rsa.compute import CROSS_VALIDATED_METHODS, METHODS, condition_means
     from neuroenc.rsa.noise import observations
     from neuroenc.rsa.rdms import RDMs
