@@ -92,3 +92,21 @@ def test_lint_is_clean():
         text=True,
     )
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_exported_names_are_not_also_submodules():
+    """A submodule named like an exported function replaces it in the package once imported."""
+    import importlib
+    import pkgutil
+
+    import neuroenc
+
+    clashes = []
+    for info in pkgutil.iter_modules(neuroenc.__path__):
+        if not info.ispkg or info.name.startswith("_"):
+            continue
+        package = importlib.import_module(f"neuroenc.{info.name}")
+        exported = set(getattr(package, "_EXPORTS", {})) | set(getattr(package, "__all__", []))
+        submodules = {m.name for m in pkgutil.iter_modules(package.__path__)}
+        clashes += [f"neuroenc.{info.name}.{name}" for name in sorted(exported & submodules)]
+    assert clashes == []
