@@ -1,0 +1,1 @@
+"""MOABB-style evaluations: splits, runs, results store, statistics and plots."""
