@@ -567,7 +567,9 @@ class _Evaluation:
             yield from unit_tasks
 
     def _execute(self, task_iter: Iterator[tuple], count: dict, store: Any) -> list[dict]:
-        from joblib import Parallel, delayed, parallel_config
+        from joblib import delayed
+
+        from neuroenc.evaluation.scaleout import make_parallel
 
         report = self._reporter(count)
         records: list[dict] = []
@@ -577,13 +579,13 @@ class _Evaluation:
                 report(task)
             return records
         n_jobs = -1 if self.backend == "dask" and self.n_jobs == 1 else self.n_jobs
-        with parallel_config(backend=self.backend, n_jobs=n_jobs):
-            outputs = Parallel(return_as="generator_unordered")(
-                delayed(_run_fold_task)(X, y, metadata, task, store) for X, y, metadata, task in task_iter
-            )
-            for task, task_records in outputs:
-                records.extend(task_records)
-                report(task)
+        # called outside the backend's configuration: the joblib calls made while the tasks are
+        # produced (MNE filtering in a paradigm) must not submit to the same pool and deadlock
+        parallel = make_parallel(n_jobs, self.backend, return_as="generator_unordered")
+        outputs = parallel(delayed(_run_fold_task)(X, y, metadata, task, store) for X, y, metadata, task in task_iter)
+        for task, task_records in outputs:
+            records.extend(task_records)
+            report(task)
         return records
 
     def _reporter(self, count: dict) -> Callable[[_Task], None]:
