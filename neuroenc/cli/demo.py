@@ -76,9 +76,68 @@ def _riemann_decoding(folder: Path | None, allow_download: bool) -> list[dict[st
     return rows
 
 
+#: Pipelines of the demo's MOABB-style evaluation (the same as docs/examples/pipelines_mi.yml).
+EVALUATION_PIPELINES = """
+name: CSP + LDA
+steps: [{class: CSP, params: {n_components: 6}}, LDA]
+---
+name: Covariances + MDM
+steps: [{class: Covariances, params: {estimator: oas}}, MDM]
+---
+name: Tangent space + LR
+steps:
+  - {class: Covariances, params: {estimator: oas}}
+  - TangentSpace
+  - {class: LogisticRegression, params: {max_iter: 1000}}
+"""
+
+
+def _within_session_evaluation(folder: Path | None, allow_download: bool, out_dir: Path) -> list[dict[str, Any]]:
+    """WithinSession evaluation of three pipelines on PhysioNet S001; results stored and plotted."""
+    import mne
+    import yaml
+
+    from neuroenc.datasets.paradigms import LeftRightImagery
+    from neuroenc.datasets.registry import PhysionetMI
+    from neuroenc.evaluation.evaluations import WithinSession
+    from neuroenc.evaluation.pipelines import pipelines_from_spec
+    from neuroenc.evaluation.plots import save_figure, score_plot
+    from neuroenc.evaluation.store import ResultsStore
+
+    dataset = PhysionetMI(data_dir=folder, allow_download=allow_download)
+    dataset.subject_list = [1]
+    pipelines = pipelines_from_spec(list(yaml.safe_load_all(EVALUATION_PIPELINES)), "demo pipelines")
+    results = out_dir / "results.h5"
+    evaluation = WithinSession(
+        LeftRightImagery(fmin=8, fmax=30), [dataset], random_state=42, results=results, overwrite=True
+    )
+    t0 = time.perf_counter()
+    with mne.utils.use_log_level("WARNING"):  # CSP logs every fit
+        scores = evaluation.process(pipelines)
+    seconds = time.perf_counter() - t0
+    figure = save_figure(score_plot(ResultsStore(results).to_frame()), out_dir / "scores.png")
+    print(
+        f"\nWithinSession evaluation (MOABB-style), PhysioNet S001 imagined left vs right hand, 8-30 Hz, "
+        f"5 stratified folds per session, ROC AUC ({seconds:.1f} s); folds stored in {results}, "
+        f"score plot in {figure}; see `neuroenc results show {results}`:"
+    )
+    return [
+        {
+            "pipeline": row.pipeline,
+            "session": row.session,
+            "roc auc": f"{row.score:.3f}",
+            "folds": row.n_folds,
+            "trials": row.n_samples,
+            "fit s": f"{row.time:.3f}",
+        }
+        for row in scores.itertuples()
+    ]
+
+
 #: (name, function) of each analysis run on the data folder after loading.
-ANALYSES: list[tuple[str, Callable[[Path | None, bool], list[dict[str, Any]]]]] = [
-    ("Riemannian decoding", _riemann_decoding),
+ANALYSES: list[tuple[str, Callable[[Path | None, bool, Path], list[dict[str, Any]]]]] = [
+    ("Riemannian decoding", lambda folder, allow_download, out_dir: _riemann_decoding(folder, allow_download)),
+    ("WithinSession evaluation", _within_session_evaluation),
 ]
 
 
@@ -169,7 +228,7 @@ def run_demo(data_dir: str | None = None, out: str = "neuroenc_demo_output", all
     if "eeg" in loaded:
         for name, analysis in ANALYSES:
             try:
-                _print_table(analysis(folder, allow_download))
+                _print_table(analysis(folder, allow_download, out_dir))
             except NeuroencError as exc:
                 print(f"  skipped {name}: {exc}")
     return 0
