@@ -41,22 +41,30 @@ def fake_dataset():
 
 
 def heavy_pipelines() -> dict:
-    """Augmented covariances (48 x 48 SPD matrices) make the per-fold fit dominate."""
+    """Augmented covariances (48 x 48 SPD matrices) make the per-fold fit dominate.
+
+    One kernel thread per estimator (``n_jobs=1``), as in any scale-out over
+    workers: with the default (all cores) the "serial" run would already use
+    both cores inside the kernels, and the comparison would time thread
+    oversubscription rather than the fan-out.
+    """
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
     from neuroenc.riemann import MDM, AugmentedCovariances, TangentSpace
 
     def aug():
-        return AugmentedCovariances(order=3, lag=4, estimator="oas")
+        return AugmentedCovariances(order=3, lag=4, estimator="oas", n_jobs=1)
 
     return {
-        "AugCov + MDM": make_pipeline(aug(), MDM(metric="riemann")),
-        "AugCov + TS + LR": make_pipeline(aug(), TangentSpace(), LogisticRegression(max_iter=2000)),
+        "AugCov + MDM": make_pipeline(aug(), MDM(metric="riemann", n_jobs=1)),
+        "AugCov + TS + LR": make_pipeline(aug(), TangentSpace(n_jobs=1), LogisticRegression(max_iter=2000)),
     }
 
 
 def scale_out(repeat: int) -> list[tuple[str, float, float]]:
+    from threadpoolctl import threadpool_limits
+
     from neuroenc.datasets.paradigms import MotorImagery
     from neuroenc.evaluation.evaluations import WithinSession
     from neuroenc.evaluation.scaleout import dask_client
@@ -67,7 +75,9 @@ def scale_out(repeat: int) -> list[tuple[str, float, float]]:
         paradigm.get_data(dataset)  # fill the cache: the runs below time the evaluation itself
 
         def run(**kw):
-            return WithinSession(paradigm, [dataset], random_state=42, **kw).process(pipes)
+            # one BLAS thread, as in the Dask workers (their nannies set OMP/OPENBLAS_NUM_THREADS=1)
+            with threadpool_limits(limits=1):
+                return WithinSession(paradigm, [dataset], random_state=42, **kw).process(pipes)
 
         with dask_client(n_workers=2) as client:
             serial_scores = run()
