@@ -75,6 +75,26 @@ def _remove_stale_temps(path: Path) -> None:
             pass
 
 
+@contextlib.contextmanager
+def replaced_atomically(path: Path) -> Iterator[Path]:
+    """A temporary path next to ``path`` whose file replaces ``path`` when the block succeeds.
+
+    The new file is flushed to disk before the rename and the rename after it,
+    so ``path`` holds either the old or the whole new content whenever the
+    process dies; if the block raises, the temporary file is deleted and
+    ``path`` is untouched. Temporary files of killed writers are removed first.
+    """
+    _remove_stale_temps(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        yield tmp
+        _fsync_path(tmp)
+        os.replace(tmp, path)
+        _fsync_path(path.parent)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def _copy_all_but(src: h5py.Group, dst: h5py.Group, skip: list[str]) -> None:
     """Copy ``src`` into ``dst`` (attributes too) leaving out the path ``skip``."""
     for name, value in src.attrs.items():
@@ -108,29 +128,20 @@ def atomic_h5(path: str | os.PathLike, replace: str | None = None) -> Iterator[h
     path = Path(path).expanduser()
     if not path.parent.is_dir():
         raise MissingFileError(f"Folder does not exist: {path.parent}")
-    with file_lock(path):
-        _remove_stale_temps(path)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    with file_lock(path), replaced_atomically(path) as tmp:
+        existed = path.exists()
+        if existed:
+            check_hdf5(path)
+            _prepare_copy(path, tmp, replace)
         try:
-            existed = path.exists()
+            f = h5py.File(tmp, "a")
+        except OSError as exc:
+            # A valid signature does not mean a readable file (e.g. a truncated copy).
             if existed:
-                check_hdf5(path)
-                _prepare_copy(path, tmp, replace)
-            try:
-                f = h5py.File(tmp, "a")
-            except OSError as exc:
-                # A valid signature does not mean a readable file (e.g. a truncated copy).
-                if existed:
-                    raise CorruptFileError(f"Cannot open {path} as HDF5 to add to it: {exc}") from exc
-                raise
-            with f:
-                yield f
-            _fsync_path(tmp)
-            os.replace(tmp, path)
-            _fsync_path(path.parent)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
+                raise CorruptFileError(f"Cannot open {path} as HDF5 to add to it: {exc}") from exc
             raise
+        with f:
+            yield f
 
 
 def _prepare_copy(path: Path, tmp: Path, replace: str | None) -> None:

@@ -17,7 +17,6 @@ import hashlib
 import itertools
 import json
 import os
-import uuid
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from neuroenc._h5 import _fsync_path, _remove_stale_temps, check_hdf5, file_lock
+from neuroenc._h5 import check_hdf5, file_lock, replaced_atomically
 from neuroenc.activationdata import (
     STORE_KIND,
     Activations,
@@ -566,11 +565,9 @@ class _StreamFile:
     ) -> _StreamFile:
         import h5py
 
-        _remove_stale_temps(path)  # left by writers killed while creating the file
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
         n = len(header["stimulus_ids"])
         dcpl = _contiguous_dcpl()
-        try:
+        with replaced_atomically(path) as tmp:
             with h5py.File(tmp, "w") as f:
                 g = f.create_group(_KEY)
                 write_header(g, list(specs), header["stimulus_ids"], header["model"], header["metadata"])
@@ -588,12 +585,6 @@ class _StreamFile:
                         sub.create_dataset(key, shape=shape, dtype=dtype, dcpl=dcpl, track_times=False)
                 done = g.create_dataset("n_done", shape=(1,), dtype=np.int64, dcpl=dcpl, track_times=False)
                 done[0] = 0
-            _fsync_path(tmp)
-            os.replace(tmp, path)
-            _fsync_path(path.parent)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
         return _StreamFile(path)
 
     @property

@@ -8,13 +8,13 @@ returns it; :func:`save_figure` writes it as PNG or SVG atomically.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from neuroenc._h5 import replaced_atomically
 from neuroenc.errors import LabelError, ShapeError
 from neuroenc.evaluation.statistics import (
     _STATS_COLUMNS,
@@ -303,13 +303,7 @@ def save_figure(fig: Any, path: str | os.PathLike, *, dpi: float | None = None) 
     fmt = _FORMATS[check_choice(target.suffix.lower(), list(_FORMATS), "figure suffix")]
     if not hasattr(fig, "savefig"):
         raise LabelError(f"fig must be a matplotlib Figure, got {type(fig).__name__}.")
-    folder = check_file(target.parent if str(target.parent) else Path("."), "output folder")
-    handle, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            fig.savefig(stream, format=fmt, dpi=dpi)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    check_file(target.parent, "output folder")
+    with replaced_atomically(target) as tmp, open(tmp, "wb") as stream:
+        fig.savefig(stream, format=fmt, dpi=dpi)
     return target

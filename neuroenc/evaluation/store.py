@@ -59,7 +59,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from neuroenc._h5 import _fsync_path, _remove_stale_temps, check_hdf5, file_lock, read_frame, write_frame
+from neuroenc._h5 import _fsync_path, check_hdf5, file_lock, read_frame, replaced_atomically, write_frame
 from neuroenc.errors import CorruptFileError, DataError, StoreError
 from neuroenc.validation import check_names
 
@@ -577,14 +577,8 @@ class ResultsStore:
         if not target.parent.is_dir():
             raise StoreError(f"Folder does not exist: {target.parent}")
         frame = self.to_frame(**filters)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-        try:
+        with replaced_atomically(target) as tmp:
             frame.to_csv(tmp, index=False)
-            _fsync_path(tmp)
-            os.replace(tmp, target)
-            _fsync_path(target.parent)
-        finally:
-            tmp.unlink(missing_ok=True)
         return target
 
     # -- internals ------------------------------------------------------------
@@ -686,17 +680,9 @@ class ResultsStore:
 
     def _write_table(self, frame: pd.DataFrame, consumed: Mapping[str, int]) -> None:
         """Replace the HDF5 file atomically (temporary file, fsync, rename); caller holds the lock."""
-        _remove_stale_temps(self.path)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-        try:
-            with h5py.File(tmp, "w") as f:
-                f.attrs["neuroenc_type"] = _STORE_TYPE
-                f.attrs["format_version"] = _FORMAT_VERSION
-                f.attrs["consumed"] = json.dumps(dict(consumed))
-                write_frame(f, "records", frame.reset_index(drop=True))
-            _fsync_path(tmp)
-            os.replace(tmp, self.path)
-            _fsync_path(self.path.parent)
-        finally:
-            tmp.unlink(missing_ok=True)
+        with replaced_atomically(self.path) as tmp, h5py.File(tmp, "w") as f:
+            f.attrs["neuroenc_type"] = _STORE_TYPE
+            f.attrs["format_version"] = _FORMAT_VERSION
+            f.attrs["consumed"] = json.dumps(dict(consumed))
+            write_frame(f, "records", frame.reset_index(drop=True))
         self._cache = None
