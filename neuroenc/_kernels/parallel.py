@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from typing import Any
 
 __all__ = ["effective_n_jobs", "run_chunks", "single_threaded_blas"]
 
-_CONTROLLER = None
+_BLAS: list[Any] | None = None
+_LIMIT_LOCK = threading.Lock()
+_LIMIT_DEPTH = 0
+_RESTORE: list[tuple[Any, int]] = []
 _POOLS: dict[int, ThreadPoolExecutor] = {}
 
 
@@ -23,17 +28,43 @@ def effective_n_jobs(n_jobs: int | None) -> int:
     return int(n_jobs)
 
 
-@contextmanager
-def single_threaded_blas() -> Iterator[None]:
-    """Limit every loaded BLAS/LAPACK to one thread for the block."""
-    global _CONTROLLER
-    if _CONTROLLER is None:
+def _blas_libraries() -> list[Any]:
+    global _BLAS
+    if _BLAS is None:
         import scipy.linalg  # noqa: F401  numba's LAPACK is scipy's; load it before scanning
         from threadpoolctl import ThreadpoolController
 
-        _CONTROLLER = ThreadpoolController()
-    with _CONTROLLER.limit(limits=1, user_api="blas"):
+        _BLAS = ThreadpoolController().select(user_api="blas").lib_controllers
+    return _BLAS
+
+
+@contextmanager
+def single_threaded_blas() -> Iterator[None]:
+    """Limit every loaded BLAS/LAPACK to one thread for the block.
+
+    Re-entrant and shared by threads: the thread counts are set on the first
+    entry and restored when the last block exits, so nested blocks (and
+    blocks in kernel threads) cost a counter update, and none restores the
+    libraries while another block still runs.
+    """
+    global _LIMIT_DEPTH
+    libraries = _blas_libraries()
+    with _LIMIT_LOCK:
+        if _LIMIT_DEPTH == 0:
+            _RESTORE[:] = [(lib, lib.num_threads) for lib in libraries]
+            for lib, n in _RESTORE:
+                if n != 1:
+                    lib.set_num_threads(1)
+        _LIMIT_DEPTH += 1
+    try:
         yield
+    finally:
+        with _LIMIT_LOCK:
+            _LIMIT_DEPTH -= 1
+            if _LIMIT_DEPTH == 0:
+                for lib, n in _RESTORE:
+                    if n != 1:
+                        lib.set_num_threads(n)
 
 
 def _pool(n_threads: int) -> ThreadPoolExecutor:
@@ -67,6 +98,15 @@ def run_chunks(
             kernel(0, n_items)
             return
         bounds = [round(i * n_items / n_threads) for i in range(n_threads + 1)]
-        futures = [_pool(n_threads).submit(kernel, a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
-        for fut in futures:
-            fut.result()
+        chunks = [(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+        pool = _pool(len(chunks) - 1)
+        futures = [(pool.submit(kernel, a, b), a, b) for a, b in chunks[1:]]
+        # The calling thread takes the first chunk, then any chunk no helper has
+        # started yet: on a busy machine, where a helper may not be scheduled
+        # for a while, the call then costs no more than running serially.
+        kernel(*chunks[0])
+        for fut, a, b in futures:
+            if fut.cancel():
+                kernel(a, b)
+            else:
+                fut.result()
