@@ -102,7 +102,7 @@ def main(quick: bool = False) -> None:
     # each library gets its own containers, built outside the timed calls
     ne_data, ne_models = RDMs(data), RDMs(models)
     rsa_data, rsa_models = RsaRDMs(data), RsaRDMs(models)
-    repeat = 3 if quick else 7
+    repeat = 3 if quick else 21
     rows = []
     for ours, theirs in METHODS:
         slow = theirs in ("tau-a", "tau-b")

@@ -16,6 +16,7 @@ from neuroenc._kernels.ranks import (
     average_ranks,
     count_inversions,
     kendall_pairs,
+    rank_feature_sets,
     rank_features,
     tie_structure,
 )
@@ -252,3 +253,19 @@ def test_clustered_buckets_and_tie_detection_match_scipy():
 def test_few_levels_property(values):
     x = np.array(values)
     np.testing.assert_array_equal(average_ranks(x[None])[0], ref_ranks(x))
+
+
+def test_rank_feature_sets_batch_equals_each_set():
+    rng = np.random.default_rng(7)
+    A = rng.standard_normal((9, 45))
+    A[2, [3, 8]] = np.nan
+    B = rng.integers(0, 3, (4, 45)).astype(float)
+    out = [np.empty_like(A), np.empty_like(B)]
+    feats, counts = rank_feature_sets([A, B], SCALE_UNIT, 2, out=out)
+    assert feats[0] is out[0] and feats[1] is out[1]
+    np.testing.assert_array_equal(feats[0], rank_features(A, SCALE_UNIT, 1))
+    np.testing.assert_array_equal(feats[1], rank_features(B, SCALE_UNIT, 1))
+    np.testing.assert_array_equal(counts[0], (~np.isnan(A)).sum(axis=1))
+    np.testing.assert_array_equal(counts[1], np.full(4, 45))
+    with pytest.raises(ValueError, match="out arrays"):
+        rank_feature_sets([A], SCALE_UNIT, 1, out=[np.empty((9, 44))])

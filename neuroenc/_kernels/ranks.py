@@ -63,6 +63,8 @@ threads (:func:`neuroenc._kernels.parallel.run_chunks`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
@@ -78,6 +80,7 @@ __all__ = [
     "average_ranks",
     "count_inversions",
     "kendall_pairs",
+    "rank_feature_sets",
     "rank_features",
     "tie_structure",
 ]
@@ -102,9 +105,9 @@ _LEVELS = 8
 _LEVEL_SAMPLE = 64
 #: positions per chunk of the inversion count.
 _CHUNK = 32
-#: entries ranked per thread at least (about 2 ms of work): below that, the
-#: hand-off to a second thread costs more than it saves on a busy machine.
-_ENTRIES_PER_THREAD = 250_000
+#: entries ranked per thread at least (about 0.25 ms of work): below that, the
+#: hand-off to a second thread costs about what it saves.
+_ENTRIES_PER_THREAD = 50_000
 
 
 @intrinsic
@@ -162,7 +165,7 @@ def _defined_range(row):
 
 @njit(cache=True, nogil=True)
 def _row_ranks(row, ends, vals, idxs, less, equal, levels):
-    """Rank the defined entries of ``row``; return how many there are (``m``).
+    """Rank the defined entries of ``row``; return how many there are (``m``) and whether any are equal.
 
     For ``k < m``, entry ``idxs[k]`` of ``row`` has ``less[k]`` defined
     entries below it and ``equal[k]`` equal to it (itself included), so its
@@ -171,8 +174,10 @@ def _row_ranks(row, ends, vals, idxs, less, equal, levels):
     """
     n = row.shape[0]
     m, lo, hi = _defined_range(row)
-    if m == 0 or _few_levels(row, m, idxs, less, equal, levels):
-        return m
+    if m == 0:
+        return m, False
+    if _few_levels(row, m, idxs, less, equal, levels):
+        return m, True
     n_buckets = _BUCKETS_PER_VALUE * m
     span = hi - lo
     scale = n_buckets / span if span > 0 else 0.0
@@ -200,18 +205,18 @@ def _row_ranks(row, ends, vals, idxs, less, equal, levels):
         largest = max(largest, c)
         acc += c
         ends[b] = acc
-    # scatter positions by bucket; afterwards ends[b] is the end of bucket b
+    # scatter positions and values by bucket (vals is offset by _WINDOW);
+    # afterwards ends[b] is the end of bucket b
     for i in range(n):
         b = bucket[i]
         if b >= 0:
             k = ends[b]
             ends[b] = k + 1
             idxs[k] = i
-    for k in range(_WINDOW):  # vals is offset by _WINDOW
+            vals[_WINDOW + k] = row[i]
+    for k in range(_WINDOW):
         vals[k] = -np.inf
         vals[_WINDOW + m + k] = np.inf
-    for k in range(m):
-        vals[_WINDOW + k] = row[idxs[k]]
     # Position k: the values before it in other buckets are smaller, those
     # after it larger, so with buckets of at most _WINDOW values
     # #{smaller} = k - #{earlier, not smaller} + #{later, smaller}, all within
@@ -230,7 +235,7 @@ def _row_ranks(row, ends, vals, idxs, less, equal, levels):
     # each tie lowers that sum, so the equal counts are only needed then
     if shifts == 0 and not large:
         equal[:m] = 1
-        return m
+        return m, False
     for k in range(m):
         v = vals[_WINDOW + k]
         same = 1
@@ -240,7 +245,7 @@ def _row_ranks(row, ends, vals, idxs, less, equal, levels):
         equal[k] = same
     if large:
         _rank_large_buckets(vals[_WINDOW : _WINDOW + m], idxs, ends, n_buckets, less, equal)
-    return m
+    return m, True
 
 
 @njit(cache=True, nogil=True)
@@ -380,38 +385,46 @@ def _average_ranks_kernel(X, out, start, stop):
     n = X.shape[1]
     ends, vals, idxs, less, equal, levels = _rank_workspace(n)
     for r in range(start, stop):
-        m = _row_ranks(X[r], ends, vals, idxs, less, equal, levels)
+        m, tied = _row_ranks(X[r], ends, vals, idxs, less, equal, levels)
         out[r, :] = np.nan
         for k in range(m):
             out[r, idxs[k]] = less[k] + 0.5 * (equal[k] + 1)
 
 
-@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
-def _rank_features_kernel(X, scaling, out, start, stop):
+@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"}, inline="always")
+def _row_features(row, scaling, dst, ends, vals, idxs, less, equal, levels):
+    """Rank features of ``row`` (see :func:`rank_features`) into ``dst``; returns the defined entries."""
+    n = row.shape[0]
+    m, tied = _row_ranks(row, ends, vals, idxs, less, equal, levels)
+    if scaling == SCALE_UNIT:
+        if tied:
+            # centred ranks less + (equal + 1) / 2 - (m + 1) / 2 (exact in binary)
+            ss = 0.0
+            for k in range(m):
+                c = less[k] + 0.5 * (equal[k] - m)
+                ss += c * c
+        else:
+            ss = (float(m) ** 3 - m) / 12.0  # the sum of squares of 0 .. m - 1 centred
+        # a constant row has ss == 0 exactly: all its centred ranks are 0
+        factor = 1.0 / np.sqrt(ss) if ss > 0 else 0.0
+    elif m > 1:
+        factor = np.sqrt(12.0 / (float(m) ** 3 - m))
+    else:
+        dst[:] = np.nan
+        return m
+    if m < n:
+        dst[:] = 0.0
+    for k in range(m):
+        dst[idxs[k]] = (less[k] + 0.5 * (equal[k] - m)) * factor
+    return m
+
+
+@njit(cache=True, nogil=True)
+def _rank_features_kernel(X, scaling, out, n_valid, start, stop):
     n = X.shape[1]
     ends, vals, idxs, less, equal, levels = _rank_workspace(n)
     for r in range(start, stop):
-        m = _row_ranks(X[r], ends, vals, idxs, less, equal, levels)
-        # centred ranks less + (equal + 1) / 2 - (m + 1) / 2 (exact in binary), in the free vals
-        centred = vals[:m]
-        for k in range(m):
-            centred[k] = less[k] + 0.5 * (equal[k] - m)
-        if scaling == SCALE_UNIT:
-            ss = 0.0
-            for k in range(m):
-                ss += centred[k] * centred[k]
-            # a constant row has ss == 0 exactly: all its centred ranks are 0
-            factor = 1.0 / np.sqrt(ss) if ss > 0 else 0.0
-        elif m > 1:
-            factor = np.sqrt(12.0 / (float(m) ** 3 - m))
-        else:
-            out[r, :] = np.nan
-            continue
-        dst = out[r]
-        if m < n:
-            dst[:] = 0.0
-        for k in range(m):
-            dst[idxs[k]] = centred[k] * factor
+        n_valid[r] = _row_features(X[r], scaling, out[r], ends, vals, idxs, less, equal, levels)
 
 
 @njit(cache=True, nogil=True)
@@ -420,7 +433,7 @@ def _tie_structure_kernel(X, order, level, n_valid, n_tied, start, stop):
     ends, vals, idxs, less, equal, levels = _rank_workspace(n)
     seen = np.zeros(n, dtype=np.int32)
     for r in range(start, stop):
-        m = _row_ranks(X[r], ends, vals, idxs, less, equal, levels)
+        m, tied = _row_ranks(X[r], ends, vals, idxs, less, equal, levels)
         n_valid[r] = m
         lev = level[r]
         lev[:] = -1
@@ -697,10 +710,40 @@ def rank_features(X: np.ndarray, scaling: int = SCALE_UNIT, n_jobs: int | None =
     times ``sqrt(12 / (n**3 - n))`` with ``n`` the row's defined entries
     (all NaN when ``n < 2``).
     """
-    X = _rows(X)
-    out = np.empty_like(X)
-    run_chunks(lambda a, b: _rank_features_kernel(X, int(scaling), out, a, b), X.shape[0], n_jobs, _rows_per_thread(X))
-    return out
+    return rank_feature_sets([X], scaling, n_jobs)[0][0]
+
+
+def rank_feature_sets(
+    arrays: Sequence[np.ndarray],
+    scaling: int = SCALE_UNIT,
+    n_jobs: int | None = None,
+    out: Sequence[np.ndarray] | None = None,
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """:func:`rank_features` of several 2-D arrays, their rows shared out over the threads in one batch.
+
+    Returns the features (written into ``out``, C-contiguous float64 arrays
+    of the same shapes, when given) and, per array, the number of defined
+    entries of each row.
+    """
+    Xs = [_rows(X) for X in arrays]
+    outs = [np.empty_like(X) for X in Xs] if out is None else list(out)
+    for X, o in zip(Xs, outs):
+        if o.shape != X.shape or o.dtype != np.float64 or not o.flags.c_contiguous:
+            raise ValueError(f"out arrays must be C-contiguous float64 of shape {X.shape}")
+    counts = [np.empty(X.shape[0], dtype=np.int64) for X in Xs]
+    offsets = np.cumsum([0] + [X.shape[0] for X in Xs])
+    scaling = int(scaling)
+
+    def kernel(start: int, stop: int) -> None:
+        for X, o, c, first in zip(Xs, outs, counts, offsets[:-1]):
+            a = max(start - first, 0)
+            b = min(stop - first, X.shape[0])
+            if b > a:
+                _rank_features_kernel(X, scaling, o, c, a, b)
+
+    n_cols = max((X.shape[1] for X in Xs), default=1)
+    run_chunks(kernel, int(offsets[-1]), n_jobs, max(1, _ENTRIES_PER_THREAD // max(1, n_cols)))
+    return outs, counts
 
 
 def tie_structure(X: np.ndarray, n_jobs: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

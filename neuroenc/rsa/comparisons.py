@@ -75,6 +75,7 @@ from typing import Any
 
 import numpy as np
 
+from neuroenc._scratch import scratch
 from neuroenc.errors import DataError, LabelError, NonFiniteError, ShapeError
 from neuroenc.validation import check_array, check_choice, check_spd
 
@@ -347,9 +348,21 @@ def _compare_batched_serial_blas(a: np.ndarray, b: np.ndarray, method: str, sigm
         tau = kendall_pairs(a.reshape(-1, p), b.reshape(-1, p), ia.ravel(), ib.ravel(), variant, n_jobs)
         return tau.reshape(n_batch, n_a, n_b)
 
-    fa = _features_own_mask(a.reshape(-1, p), method, sigma_k, n_jobs).reshape(n_batch, n_a, -1)
-    fb = _features_own_mask(b.reshape(-1, p), method, sigma_k, n_jobs).reshape(n_batch, n_b, -1)
-    out = np.matmul(fa, fb.transpose(0, 2, 1))
+    if method in ("spearman", "rho_a"):
+        # the features live only for the product below: reused scratch memory
+        size_a, size_b = a.size, b.size
+        buf = scratch(size_a + size_b)
+        fa, fb = buf[:size_a].reshape(n_batch, n_a, p), buf[size_a:].reshape(n_batch, n_b, p)
+        _, (defined_a, defined_b) = _rank_feature_sets(
+            [a.reshape(-1, p), b.reshape(-1, p)], method, n_jobs, out=[fa.reshape(-1, p), fb.reshape(-1, p)]
+        )
+        out = np.matmul(fa, fb.transpose(0, 2, 1))
+        if not ((defined_a < p).any() or (defined_b < p).any()):
+            return out
+    else:
+        fa = _features_own_mask(a.reshape(-1, p), method, sigma_k, n_jobs).reshape(n_batch, n_a, -1)
+        fb = _features_own_mask(b.reshape(-1, p), method, sigma_k, n_jobs).reshape(n_batch, n_b, -1)
+        out = np.matmul(fa, fb.transpose(0, 2, 1))
     nan_a = np.isnan(a)
     nan_b = np.isnan(b)
     if not (nan_a.any() or nan_b.any()):
@@ -408,9 +421,7 @@ def _features_own_mask(v: np.ndarray, method: str, sigma_k, n_jobs) -> np.ndarra
     if method in _WHITENED:
         return _whitened_features(v, np.isnan(v), method, sigma_k)
     if method in ("spearman", "rho_a"):
-        from neuroenc._kernels.ranks import SCALE_RHO_A, SCALE_UNIT, rank_features
-
-        return rank_features(v, SCALE_UNIT if method == "spearman" else SCALE_RHO_A, n_jobs)
+        return _rank_feature_sets([v], method, n_jobs)[0][0]
     nan = np.isnan(v)
     has_nan = bool(nan.any())
     x = np.where(nan, 0.0, v) if has_nan else v.copy()
@@ -421,6 +432,15 @@ def _features_own_mask(v: np.ndarray, method: str, sigma_k, n_jobs) -> np.ndarra
             x[nan] = 0.0
         x[_constant_rows(v, nan, has_nan)] = 0.0
     return _normalise(x)
+
+
+def _rank_feature_sets(
+    sets: list[np.ndarray], method: str, n_jobs, out: list[np.ndarray] | None = None
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Rank features of several sets of rows, ranked in one threaded batch, and their defined entries per row."""
+    from neuroenc._kernels.ranks import SCALE_RHO_A, SCALE_UNIT, rank_feature_sets
+
+    return rank_feature_sets(sets, SCALE_UNIT if method == "spearman" else SCALE_RHO_A, n_jobs, out)
 
 
 def _constant_rows(v: np.ndarray, nan: np.ndarray, has_nan: bool) -> np.ndarray:
