@@ -76,21 +76,26 @@ def _remove_stale_temps(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def replaced_atomically(path: Path) -> Iterator[Path]:
+def replaced_atomically(path: Path, durable: bool = True) -> Iterator[Path]:
     """A temporary path next to ``path`` whose file replaces ``path`` when the block succeeds.
 
-    The new file is flushed to disk before the rename and the rename after it,
-    so ``path`` holds either the old or the whole new content whenever the
-    process dies; if the block raises, the temporary file is deleted and
-    ``path`` is untouched. Temporary files of killed writers are removed first.
+    The rename is atomic, so ``path`` holds either the old or the whole new
+    content whenever the process dies; if the block raises, the temporary file
+    is deleted and ``path`` is untouched. Temporary files of killed writers
+    are removed first. ``durable``: the new file is flushed to disk before the
+    rename and the rename after it, so that a power cut cannot leave an empty
+    file either (a killed process cannot: the operating system keeps what
+    was written).
     """
     _remove_stale_temps(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         yield tmp
-        _fsync_path(tmp)
+        if durable:
+            _fsync_path(tmp)
         os.replace(tmp, path)
-        _fsync_path(path.parent)
+        if durable:
+            _fsync_path(path.parent)
     finally:
         tmp.unlink(missing_ok=True)
 

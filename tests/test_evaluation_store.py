@@ -172,6 +172,37 @@ def test_writes_from_another_object_survive_a_merge(tmp_path):
     assert sorted(ResultsStore(path).to_frame()["fold"]) == [0, 1, 2]
 
 
+@pytest.mark.parametrize("durable", [True, False])
+def test_fsync_only_when_durable(tmp_path, monkeypatch, durable):
+    calls = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (calls.append(fd), real(fd)))
+    store = ResultsStore(tmp_path / "r.h5", durable=durable)
+    store.add(make_record(0))
+    store.close()
+    assert bool(calls) == durable
+    assert frame_keys(ResultsStore(tmp_path / "r.h5").to_frame()) == [key(make_record(0))]
+
+
+def test_table_written_is_not_read_back_until_replaced(tmp_path, monkeypatch):
+    path = tmp_path / "r.h5"
+    store = ResultsStore(path, durable=False)
+    store.add_many([make_record(i) for i in range(3)])
+    store.compact()
+
+    def no_open(*args, **kwargs):
+        raise AssertionError("the store read back the table it had just written")
+
+    with monkeypatch.context() as m:
+        m.setattr(h5py, "File", no_open)
+        assert len(store.to_frame()) == 3
+    # another writer replaces the file: this store must see its records
+    other = ResultsStore(path, durable=False)
+    other.add(make_record(3))
+    other.compact()
+    assert len(store.to_frame()) == 4
+
+
 def test_damaged_journal_lines_are_ignored(tmp_path):
     path = tmp_path / "r.h5"
     store = ResultsStore(path)

@@ -373,9 +373,10 @@ class ResultsStore:
         should pass it: other processes opening the same path afterwards
         must not, or they would erase what was added meanwhile.
     durable : bool, default True
-        ``fsync`` every append, so a record survives a power cut as well as a
-        killed process. ``False`` is faster and still survives killed
-        processes (the operating system keeps written data).
+        ``fsync`` every append and every new HDF5 file before its rename, so a
+        record survives a power cut as well as a killed process. ``False`` is
+        faster and still survives killed processes (the operating system
+        keeps written data; renames stay atomic).
     compact_every : int, default 2000
         Merge the journals into the HDF5 file after this many records added
         through this object.
@@ -607,8 +608,7 @@ class ResultsStore:
     def _read_table(self) -> tuple[pd.DataFrame, dict[str, int]]:
         """The HDF5 table and merged journal offsets (cached while the file is unchanged)."""
         check_hdf5(self.path)
-        st = os.stat(self.path)
-        signature = (st.st_ino, st.st_mtime_ns, st.st_size)
+        signature = self._signature()
         if self._cache is not None and self._cache[0] == signature:
             return self._cache[1], self._cache[2]
         try:
@@ -625,6 +625,10 @@ class ResultsStore:
                 raise CorruptFileError(f"The results store {self.path} is damaged: {exc}") from exc
         self._cache = (signature, table, consumed)
         return table, consumed
+
+    def _signature(self) -> tuple[int, int, int]:
+        st = os.stat(self.path)
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
 
     def _read_journals(self, consumed: Mapping[str, int]) -> tuple[list[dict], dict[str, tuple[int, int]]]:
         """Unmerged journal records, and per journal (bytes intact up to, file size)."""
@@ -679,10 +683,12 @@ class ResultsStore:
         return n_removed
 
     def _write_table(self, frame: pd.DataFrame, consumed: Mapping[str, int]) -> None:
-        """Replace the HDF5 file atomically (temporary file, fsync, rename); caller holds the lock."""
-        with replaced_atomically(self.path) as tmp, h5py.File(tmp, "w") as f:
+        """Replace the HDF5 file atomically (temporary file, fsync if durable, rename); caller holds the lock."""
+        frame = frame.reset_index(drop=True)
+        with replaced_atomically(self.path, self.durable) as tmp, h5py.File(tmp, "w") as f:
             f.attrs["neuroenc_type"] = _STORE_TYPE
             f.attrs["format_version"] = _FORMAT_VERSION
             f.attrs["consumed"] = json.dumps(dict(consumed))
-            write_frame(f, "records", frame.reset_index(drop=True))
-        self._cache = None
+            write_frame(f, "records", frame)
+        # what was just written need not be read back while the file stays the same
+        self._cache = (self._signature(), frame, dict(consumed))
