@@ -269,3 +269,65 @@ def test_rank_feature_sets_batch_equals_each_set():
     np.testing.assert_array_equal(counts[1], np.full(4, 45))
     with pytest.raises(ValueError, match="out arrays"):
         rank_feature_sets([A], SCALE_UNIT, 1, out=[np.empty((9, 44))])
+
+
+def assert_ranked_like_scipy(x):
+    """Average ranks, tie levels and both feature scalings of one row against scipy."""
+    X = x[None]
+    np.testing.assert_array_equal(average_ranks(X)[0], ref_ranks(x))
+    ok = ~np.isnan(x)
+    _, level, n_valid, n_tied = tie_structure(X)
+    expected_level = np.full(x.shape, -1)
+    expected_level[ok] = rankdata(x[ok], method="min") - 1
+    np.testing.assert_array_equal(level[0], expected_level)
+    _, counts = np.unique(x[ok], return_counts=True)
+    assert n_valid[0] == ok.sum() and n_tied[0] == int(np.sum(counts * (counts - 1) // 2))
+    n = ok.sum()
+    if n >= 2:
+        centred = rankdata(x[ok]) - (n + 1) / 2
+        norm = np.linalg.norm(centred)
+        unit = rank_features(X, SCALE_UNIT)[0]
+        np.testing.assert_allclose(unit[ok], centred / norm if norm > 0 else 0.0, rtol=1e-12, atol=1e-15)
+        assert np.all(unit[~ok] == 0)
+        np.testing.assert_allclose(rank_features(X, SCALE_RHO_A)[0][ok], centred * np.sqrt(12 / (n**3 - n)))
+
+
+def test_bucket_sort_with_infinities_and_signed_zeros():
+    """Rows of many distinct values (the bucket sort) whose spread is infinite, or with -0.0 == 0.0."""
+    rng = np.random.default_rng(11)
+    base = rng.standard_normal(200)
+    for extra in ([np.inf], [-np.inf], [np.inf, -np.inf, np.inf], [np.inf, np.nan, -np.inf]):
+        assert_ranked_like_scipy(np.r_[base, extra])
+    zeros = np.r_[base, np.zeros(5), -np.zeros(5)]
+    assert_ranked_like_scipy(zeros)
+    assert_ranked_like_scipy(np.r_[np.linspace(-1, 1, 50), -0.0, 0.0])
+
+
+def test_many_buckets_larger_than_the_stencil():
+    """Clusters of 9 to 12 close values fill many buckets past the stencil, with and without NaN and ties."""
+    rng = np.random.default_rng(12)
+    centres = rng.permutation(60).astype(float)
+    clusters = np.concatenate([c + 1e-9 * rng.random(rng.integers(9, 13)) for c in centres])
+    assert_ranked_like_scipy(clusters)
+    tied = clusters.copy()
+    pick = np.arange(0, tied.size - 1, 7)
+    tied[pick] = tied[pick + 1]  # ties inside the large buckets
+    assert_ranked_like_scipy(tied)
+    with_nan = np.r_[clusters, np.full(40, np.nan)]  # (the NaN outnumber the stencil too)
+    assert_ranked_like_scipy(rng.permutation(with_nan))
+    # every bucket of exactly nine values: as many large buckets as there can be
+    nines = np.repeat(np.arange(40.0), 9) + 1e-9 * np.tile(np.arange(9), 40)
+    assert_ranked_like_scipy(rng.permutation(nines))
+    assert_ranked_like_scipy(rng.permutation(np.r_[nines, np.full(9, np.nan)]))
+
+
+@given(
+    st.lists(
+        st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from([0.0, -0.0, 1.0, 1.5, np.nan]),
+        min_size=1,
+        max_size=80,
+    )
+)
+@settings(max_examples=80, deadline=None)
+def test_average_ranks_property_any_floats(values):
+    assert_ranked_like_scipy(np.array(values, dtype=float))

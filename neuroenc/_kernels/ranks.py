@@ -6,19 +6,21 @@ Ranking a row (:func:`_row_ranks`)
     Each row is ranked once, without a comparison sort: the defined values
     are counted into as many buckets as values by the monotone map
     ``floor((v - min) * n / (max - min))`` (so every value of a later bucket
-    is larger) and scattered bucket by bucket. A value's rank is then the
-    start of its bucket plus the values of the bucket below it, counted by
-    comparing with a fixed window of 8 values from the bucket's start (values
-    past the bucket are larger, so no bound is needed). Buckets of more than
-    8 values (clustered values) are counted pairwise up to 64 values, and
-    larger ones sorted, or skipped when all their values
-    are equal. The equal counts are only computed when the smaller counts
-    reveal ties (without ties they are a permutation, summing to
-    ``m (m - 1) / 2``). Rows of at most 8 distinct values (categorical model
-    RDMs, whose bucket counters would all collide) are ranked instead by
-    counting each level in branch-free, vectorised loops
-    (:func:`_few_levels`). This is ``O(n)`` for RDM-like data; it is exact,
-    since only comparisons of the original values decide.
+    is larger) and scattered bucket by bucket, each entry keeping its place
+    (``slot``), from which its rank is gathered at the end. A value's rank is
+    then the start of its bucket plus the values of the bucket below it,
+    counted by comparing with the 7 places on either side, a fixed stencil
+    that vectorises (values outside the bucket are known to be smaller or
+    larger, so no bound is needed). Buckets of more than 8 values (clustered
+    values), listed while counting, are counted pairwise up to 64 values,
+    and larger ones sorted, or skipped when all their values are equal. The
+    equal counts are only computed when the smaller counts reveal ties
+    (without ties they are a permutation, summing to ``m (m - 1) / 2``).
+    Rows of at most 8 distinct values (categorical model RDMs, whose bucket
+    counters would all collide) are ranked instead by counting each level in
+    branch-free, vectorised loops (:func:`_few_levels`). This is ``O(n)`` for
+    RDM-like data; it is exact, since only comparisons of the original values
+    decide.
 
 :func:`average_ranks`
     ``scipy.stats.rankdata(row[ok], "average")`` per row, NaN kept.
@@ -95,8 +97,9 @@ SCALE_RHO_A = 1
 #: buckets up to this size are resolved by a fixed stencil of comparisons;
 #: larger ones are sorted.
 _WINDOW = 8
-#: buckets per defined value (few buckets exceed _WINDOW values).
-_BUCKETS_PER_VALUE = 2
+#: buckets per defined value: more buckets would cost more in their running
+#: sum than they save in the few buckets that exceed _WINDOW values.
+_BUCKETS_PER_VALUE = 1
 #: larger buckets than the stencil, up to this size, are counted pairwise; larger ones sorted.
 _QUADRATIC = 64
 #: rows with at most this many distinct values are ranked by level counts (unrolled by 8 below).
@@ -122,102 +125,138 @@ def _popcount(typingctx, x):
     return sig, codegen
 
 
+@intrinsic
+def _int64_as_float64(typingctx, x):
+    """The double with the bits of int64 ``x``."""
+    sig = types.float64(types.int64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return sig, codegen
+
+
 # ----------------------------------------------------------------------
 # ranks
+@njit(cache=True, nogil=True, inline="always")
+def _nowrap(i):
+    """Index ``i`` (not negative) as unsigned: numba then skips its test for negative indices."""
+    return np.uint32(i)
+
+
 @njit(cache=True, nogil=True)
 def _rank_workspace(n):
-    """Workspaces of :func:`_row_ranks` for rows of length ``n``: ``(ends, vals, idxs, less, equal, levels)``."""
+    """Workspaces of :func:`_row_ranks` for rows of length ``n``: ``(ends, vals, slot, less, equal, levels, big)``."""
     ends = np.empty(_BUCKETS_PER_VALUE * n + 1, dtype=np.int32)
     vals = np.empty(n + 2 * _WINDOW)
-    idxs = np.empty(n, dtype=np.int32)
+    slot = np.empty(n, dtype=np.int32)
     less = np.empty(n, dtype=np.int32)
     equal = np.empty(n, dtype=np.int32)
     levels = np.empty(_LEVELS)
-    return ends, vals, idxs, less, equal, levels
+    big = np.empty(n // (_WINDOW + 1) + 1, dtype=np.int32)  # (at most this many buckets exceed the stencil)
+    return ends, vals, slot, less, equal, levels, big
 
 
 @njit(cache=True, nogil=True)
 def _defined_range(row):
-    """``(m, lo, hi)``: number, minimum and maximum of the non-NaN entries (4 accumulators each)."""
-    n = row.shape[0]
-    lo0 = lo1 = lo2 = lo3 = np.inf
-    hi0 = hi1 = hi2 = hi3 = -np.inf
-    m = 0
-    for i in range(0, n - n % 4, 4):
-        a, b, c, d = row[i], row[i + 1], row[i + 2], row[i + 3]
-        # written as selects: a NaN compares false and is skipped
-        lo0 = a if a < lo0 else lo0
-        hi0 = a if a > hi0 else hi0
-        lo1 = b if b < lo1 else lo1
-        hi1 = b if b > hi1 else hi1
-        lo2 = c if c < lo2 else lo2
-        hi2 = c if c > hi2 else hi2
-        lo3 = d if d < lo3 else lo3
-        hi3 = d if d > hi3 else hi3
-        m += (a == a) + (b == b) + (c == c) + (d == d)
-    for i in range(n - n % 4, n):
-        a = row[i]
-        lo0 = a if a < lo0 else lo0
-        hi0 = a if a > hi0 else hi0
-        m += a == a
-    return m, min(min(lo0, lo1), min(lo2, lo3)), max(max(hi0, hi1), max(hi2, hi3))
+    """``(m, lo, hi)``: number, minimum and maximum of the non-NaN entries.
+
+    The doubles are compared as integer keys that keep their order (the bits
+    of a negative double reversed): integer minima and maxima vectorise,
+    whereas floating-point ones that skip NaN do not.
+    """
+    m, key_lo, key_hi = _defined_keys(row)
+    magnitude = np.int64(0x7FFFFFFFFFFFFFFF)
+    # (the key map is its own inverse)
+    lo = _int64_as_float64(key_lo ^ ((key_lo >> 63) & magnitude))
+    hi = _int64_as_float64(key_hi ^ ((key_hi >> 63) & magnitude))
+    return m, lo, hi
 
 
 @njit(cache=True, nogil=True)
-def _row_ranks(row, ends, vals, idxs, less, equal, levels):
+def _defined_keys(row):
+    """Number of the non-NaN entries of ``row``, the least and the largest of their keys.
+
+    (A function of its own: inlined with the inverse key map, the loop does
+    not vectorise.)
+    """
+    bits = row.view(np.int64)
+    magnitude = np.int64(0x7FFFFFFFFFFFFFFF)
+    key_lo = magnitude  # (above every double's key)
+    key_hi = -magnitude - 1
+    m = 0
+    for i in range(row.shape[0]):
+        b = bits[i]
+        key = b ^ ((b >> 63) & magnitude)
+        v = row[i]
+        ok = v == v
+        key_lo = min(key_lo, key if ok else magnitude)
+        key_hi = max(key_hi, key if ok else -magnitude - 1)
+        m += ok
+    return m, key_lo, key_hi
+
+
+@njit(cache=True, nogil=True)
+def _row_ranks(row, ends, vals, slot, less, equal, levels, big):
     """Rank the defined entries of ``row``; return how many there are (``m``) and whether any are equal.
 
-    For ``k < m``, entry ``idxs[k]`` of ``row`` has ``less[k]`` defined
-    entries below it and ``equal[k]`` equal to it (itself included), so its
-    average rank is ``less[k] + (equal[k] + 1) / 2``. The ``idxs`` are in no
-    particular order. Workspaces from :func:`_rank_workspace`.
+    Defined entry ``i`` of ``row`` has ``less[k]`` defined entries below it
+    and ``equal[k]`` equal to it (itself included), ``k = slot[i]``, so its
+    average rank is ``less[k] + (equal[k] + 1) / 2``; ``slot`` maps the
+    defined entries onto ``0 .. m - 1`` in no particular order and is -1 at
+    NaN. ``equal`` is only written when there are equal entries (it would
+    be all 1). Workspaces from :func:`_rank_workspace`.
     """
     n = row.shape[0]
     m, lo, hi = _defined_range(row)
     if m == 0:
+        slot[:] = -1
         return m, False
-    if _few_levels(row, m, idxs, less, equal, levels):
+    if _few_levels(row, m, slot, less, equal, levels):
         return m, True
     n_buckets = _BUCKETS_PER_VALUE * m
     span = hi - lo
     scale = n_buckets / span if span > 0 else 0.0
     if not (scale > 0 and np.isfinite(scale) and np.isfinite(span)):
         n_buckets = 1  # constant row, or extreme spread (infinite values): a single bucket
-        scale = 0.0
     top = n_buckets - 1
     ends[: n_buckets + 1] = 0
-    # the bucket of each entry (-1 at NaN) is kept in `less` until the stencil overwrites it
-    bucket = less
-    if m == n:
+    # the bucket of each entry (-1 at NaN) is kept in `slot` until the scatter overwrites it
+    if n_buckets == 1:
         for i in range(n):
-            bucket[i] = min(np.int32((row[i] - lo) * scale), top)
+            slot[i] = 0 if row[i] == row[i] else -1  # ((v - lo) * 0 is NaN at an infinite v)
+    elif m == n:
+        for i in range(n):
+            slot[i] = min(np.int32((row[i] - lo) * scale), top)
     else:
         for i in range(n):
             v = row[i]
-            bucket[i] = min(np.int32((v - lo) * scale), top) if v == v else -1
+            slot[i] = min(np.int32((v - lo) * scale), top) if v == v else -1
+    # count the entries of each bucket, listing the buckets as they outgrow the stencil
+    n_big = 0
     for i in range(n):
-        ends[bucket[i] + 1] += 1
-    ends[0] = 0  # (it counted the NaN)
-    largest = 0
-    acc = 0
-    for b in range(1, n_buckets + 1):
-        c = ends[b]
-        largest = max(largest, c)
-        acc += c
-        ends[b] = acc
-    # scatter positions and values by bucket (vals is offset by _WINDOW);
-    # afterwards ends[b] is the end of bucket b
+        b = _nowrap(slot[i] + 1)
+        c = ends[b] + 1
+        ends[b] = c
+        if c == _WINDOW + 1:
+            big[n_big] = b - 1  # (-1: the NaN, counted in ends[0])
+            n_big += 1
+    ends[0] = 0
+    _bucket_starts(ends, n_buckets)
+    # scatter the values by bucket (vals is offset by _WINDOW), each entry's
+    # place in `slot`: a sequential store, where storing the position at the
+    # place would be a random one; afterwards ends[b] is the end of bucket b
     for i in range(n):
-        b = bucket[i]
-        if b >= 0:
+        b = _nowrap(slot[i])
+        if m == n or slot[i] >= 0:
             k = ends[b]
             ends[b] = k + 1
-            idxs[k] = i
-            vals[_WINDOW + k] = row[i]
+            slot[i] = k
+            vals[_nowrap(_WINDOW + k)] = row[i]
     for k in range(_WINDOW):
         vals[k] = -np.inf
         vals[_WINDOW + m + k] = np.inf
-    # Position k: the values before it in other buckets are smaller, those
+    # Place k: the values before it in other buckets are smaller, those
     # after it larger, so with buckets of at most _WINDOW values
     # #{smaller} = k - #{earlier, not smaller} + #{later, smaller}, all within
     # _WINDOW - 1 places: a fixed stencil, which vectorises.
@@ -230,11 +269,16 @@ def _row_ranks(row, ends, vals, idxs, less, equal, levels):
             shift += vals[_WINDOW + k + d] < v
         less[k] = k + shift
         shifts += shift
-    large = largest > _WINDOW or n_buckets == 1  # (the stencil's padding could equal an infinite value)
-    # without ties `less` is a permutation of 0 .. m - 1 (sum of shifts 0);
-    # each tie lowers that sum, so the equal counts are only needed then
-    if shifts == 0 and not large:
-        equal[:m] = 1
+    # Without ties `less` is a permutation of 0 .. m - 1, summing to
+    # m (m - 1) / 2 (the shifts to 0); each tie lowers that sum, so the
+    # equal counts are only needed then.
+    if n_buckets == 1:
+        big[0] = 0  # (the stencil's padding could equal an infinite value)
+        n_big = 1
+    if n_big > 0:
+        # the stencil miscounts in these buckets: recount them, and their change to the sum
+        shifts += _rank_large_buckets(vals[_WINDOW : _WINDOW + m], ends, big[:n_big], less, equal, False)
+    if shifts == 0:
         return m, False
     for k in range(m):
         v = vals[_WINDOW + k]
@@ -243,13 +287,22 @@ def _row_ranks(row, ends, vals, idxs, less, equal, levels):
             same += vals[_WINDOW + k - d] == v
             same += vals[_WINDOW + k + d] == v
         equal[k] = same
-    if large:
-        _rank_large_buckets(vals[_WINDOW : _WINDOW + m], idxs, ends, n_buckets, less, equal)
+    if n_big > 0:
+        _rank_large_buckets(vals[_WINDOW : _WINDOW + m], ends, big[:n_big], less, equal, True)
     return m, True
 
 
 @njit(cache=True, nogil=True)
-def _few_levels(row, m, idxs, less, equal, levels):
+def _bucket_starts(ends, n_buckets):
+    """Turn the counts ``ends[1 : n_buckets + 1]`` into their running sums, the starts of the buckets."""
+    acc = 0
+    for b in range(1, n_buckets + 1):
+        acc += ends[b]
+        ends[b] = acc
+
+
+@njit(cache=True, nogil=True)
+def _few_levels(row, m, slot, less, equal, levels):
     """Ranks (as :func:`_row_ranks`) of a row of at most :data:`_LEVELS` distinct values; False if it has more.
 
     Categorical model RDMs take a few values: each entry's counts are then
@@ -307,15 +360,17 @@ def _few_levels(row, m, idxs, less, equal, levels):
     if m == n:  # (a separate loop, which vectorises)
         for i in range(n):
             less[i], equal[i] = _level_counts(row[i], t0, t1, t2, t3, t4, t5, t6, t7, counts)
-            idxs[i] = i
+            slot[i] = i
     else:
         k = 0
         for i in range(n):
             v = row[i]
             if v == v:
                 less[k], equal[k] = _level_counts(v, t0, t1, t2, t3, t4, t5, t6, t7, counts)
-                idxs[k] = i
+                slot[i] = k
                 k += 1
+            else:
+                slot[i] = -1
     return True
 
 
@@ -331,45 +386,54 @@ def _level_counts(v, t0, t1, t2, t3, t4, t5, t6, t7, counts):
 
 
 @njit(cache=True, nogil=True)
-def _rank_large_buckets(vals, idxs, ends, n_buckets, less, equal):
-    """Exact counts for the entries of buckets larger than the stencil, or of a single bucket.
+def _rank_large_buckets(vals, ends, buckets, less, equal, with_equal):
+    """Exact counts ``less`` (and ``equal`` if ``with_equal``) for the entries of the given buckets.
 
-    Buckets of up to :data:`_QUADRATIC` values are counted pairwise; larger
-    ones are sorted, unless all their values are equal.
+    Those larger than the stencil, or the single bucket. Buckets of up to
+    :data:`_QUADRATIC` values are counted pairwise; larger ones are sorted
+    (their places left as they are), unless all their values are equal.
+    ``ends`` holds the ends of the buckets (a bucket -1 is skipped). Returns
+    by how much the sum of ``less`` changed.
     """
-    start = 0
-    for b in range(n_buckets):
+    change = 0
+    for b in buckets:
+        if b < 0:
+            continue
+        start = ends[b - 1] if b > 0 else 0
         stop = ends[b]
         size = stop - start
-        if size <= _WINDOW and n_buckets > 1:
-            pass
-        elif size <= _QUADRATIC:
+        if size <= _QUADRATIC:
             for t in range(start, stop):
                 v = vals[t]
                 below = 0
-                same = 0
                 for u in range(start, stop):
                     below += vals[u] < v
-                    same += vals[u] == v
+                change += start + below - less[t]
                 less[t] = start + below
-                equal[t] = same
+                if with_equal:
+                    same = 0
+                    for u in range(start, stop):
+                        same += vals[u] == v
+                    equal[t] = same
+        elif _all_equal(vals[start:stop]):
+            for t in range(start, stop):
+                change += start - less[t]
+                less[t] = start
+                equal[t] = size
         else:
             seg = vals[start:stop]
-            ids = idxs[start:stop]
-            if not _all_equal(seg):
-                perm = np.argsort(seg, kind="mergesort")
-                seg[:] = seg[perm]
-                ids[:] = ids[perm]
+            perm = np.argsort(seg, kind="mergesort")
             i = 0
             while i < size:
                 j = i + 1
-                while j < size and seg[j] == seg[i]:
+                while j < size and seg[perm[j]] == seg[perm[i]]:
                     j += 1
-                for t in range(start + i, start + j):
-                    less[t] = start + i
-                    equal[t] = j - i
+                for t in range(i, j):
+                    change += start + i - less[start + perm[t]]
+                    less[start + perm[t]] = start + i
+                    equal[start + perm[t]] = j - i
                 i = j
-        start = stop
+    return change
 
 
 @njit(cache=True, nogil=True)
@@ -383,19 +447,24 @@ def _all_equal(seg):
 @njit(cache=True, nogil=True)
 def _average_ranks_kernel(X, out, start, stop):
     n = X.shape[1]
-    ends, vals, idxs, less, equal, levels = _rank_workspace(n)
+    ends, vals, slot, less, equal, levels, big = _rank_workspace(n)
     for r in range(start, stop):
-        m, tied = _row_ranks(X[r], ends, vals, idxs, less, equal, levels)
-        out[r, :] = np.nan
-        for k in range(m):
-            out[r, idxs[k]] = less[k] + 0.5 * (equal[k] + 1)
+        m, tied = _row_ranks(X[r], ends, vals, slot, less, equal, levels, big)
+        for i in range(n):
+            k = slot[i]
+            if k < 0:
+                out[r, i] = np.nan
+            elif tied:
+                out[r, i] = less[k] + 0.5 * (equal[k] + 1)
+            else:
+                out[r, i] = less[k] + 1
 
 
 @njit(cache=True, nogil=True, fastmath={"reassoc", "contract"}, inline="always")
-def _row_features(row, scaling, dst, ends, vals, idxs, less, equal, levels):
+def _row_features(row, scaling, dst, ends, vals, slot, less, equal, levels, big):
     """Rank features of ``row`` (see :func:`rank_features`) into ``dst``; returns the defined entries."""
     n = row.shape[0]
-    m, tied = _row_ranks(row, ends, vals, idxs, less, equal, levels)
+    m, tied = _row_ranks(row, ends, vals, slot, less, equal, levels, big)
     if scaling == SCALE_UNIT:
         if tied:
             # centred ranks less + (equal + 1) / 2 - (m + 1) / 2 (exact in binary)
@@ -412,35 +481,53 @@ def _row_features(row, scaling, dst, ends, vals, idxs, less, equal, levels):
     else:
         dst[:] = np.nan
         return m
-    if m < n:
-        dst[:] = 0.0
-    for k in range(m):
-        dst[idxs[k]] = (less[k] + 0.5 * (equal[k] - m)) * factor
+    # centred ranks less + (equal + 1) / 2 - (m + 1) / 2, gathered from the
+    # places (scattering from them would store at random); without ties
+    # only `less` is read
+    if not tied:
+        centre = 0.5 * (1 - m)
+        if m == n:
+            for i in range(n):
+                dst[i] = (less[_nowrap(slot[i])] + centre) * factor
+        else:
+            for i in range(n):
+                k = slot[i]
+                dst[i] = (less[k] + centre) * factor if k >= 0 else 0.0
+    elif m == n:
+        for i in range(n):
+            k = _nowrap(slot[i])
+            dst[i] = (less[k] + 0.5 * (equal[k] - m)) * factor
+    else:
+        for i in range(n):
+            k = slot[i]
+            dst[i] = (less[k] + 0.5 * (equal[k] - m)) * factor if k >= 0 else 0.0
     return m
 
 
 @njit(cache=True, nogil=True)
 def _rank_features_kernel(X, scaling, out, n_valid, start, stop):
     n = X.shape[1]
-    ends, vals, idxs, less, equal, levels = _rank_workspace(n)
+    ends, vals, slot, less, equal, levels, big = _rank_workspace(n)
     for r in range(start, stop):
-        n_valid[r] = _row_features(X[r], scaling, out[r], ends, vals, idxs, less, equal, levels)
+        n_valid[r] = _row_features(X[r], scaling, out[r], ends, vals, slot, less, equal, levels, big)
 
 
 @njit(cache=True, nogil=True)
 def _tie_structure_kernel(X, order, level, n_valid, n_tied, start, stop):
     n = X.shape[1]
-    ends, vals, idxs, less, equal, levels = _rank_workspace(n)
+    ends, vals, slot, less, equal, levels, big = _rank_workspace(n)
     seen = np.zeros(n, dtype=np.int32)
     for r in range(start, stop):
-        m, tied = _row_ranks(X[r], ends, vals, idxs, less, equal, levels)
+        m, tied = _row_ranks(X[r], ends, vals, slot, less, equal, levels, big)
         n_valid[r] = m
         lev = level[r]
-        lev[:] = -1
+        for i in range(n):
+            k = slot[i]
+            lev[i] = less[k] if k >= 0 else -1
         twice_tied = 0
-        for k in range(m):
-            lev[idxs[k]] = less[k]
-            twice_tied += equal[k] - 1  # a group of e entries contributes e (e - 1)
+        if tied:
+            for k in range(m):
+                twice_tied += equal[k] - 1  # a group of e entries contributes e (e - 1)
         n_tied[r] = twice_tied // 2
         # positions by ascending value, ties by position: slot = level + earlier equal entries
         for i in range(n):
