@@ -331,3 +331,106 @@ def test_many_buckets_larger_than_the_stencil():
 @settings(max_examples=80, deadline=None)
 def test_average_ranks_property_any_floats(values):
     assert_ranked_like_scipy(np.array(values, dtype=float))
+
+
+def ref_features(x, scaling):
+    """Rank features by their definition from ``scipy.stats.rankdata``: centred ranks are exact in binary."""
+    ok = ~np.isnan(x)
+    n = int(ok.sum())
+    if scaling == SCALE_RHO_A and n < 2:
+        return np.full(x.shape, np.nan)
+    centred = rankdata(x[ok]) - (n + 1) / 2
+    if scaling == SCALE_UNIT:
+        ss = np.sum(centred**2)
+        factor = 1.0 / np.sqrt(ss) if ss > 0 else 0.0
+    else:
+        factor = np.sqrt(12.0 / (float(n) ** 3 - n))
+    out = np.zeros(x.shape)
+    out[ok] = centred * factor
+    return out
+
+
+def assert_same_bits(got, expected):
+    """Equal doubles, signs of zeros included (NaN: any NaN)."""
+    nan = np.isnan(expected)
+    np.testing.assert_array_equal(np.isnan(got), nan)
+    np.testing.assert_array_equal(got[~nan].view(np.int64), expected[~nan].view(np.int64))
+
+
+def level_row(rng, levels, n=500, nan_fraction=0.0):
+    """A row of the given levels, each present among the first 64 entries (the level table's sample)."""
+    levels = np.asarray(levels, dtype=float)
+    x = rng.choice(levels, n)
+    x[rng.random(n) < nan_fraction] = np.nan
+    x[: levels.size] = levels
+    return np.r_[rng.permutation(x[:64]), x[64:]]
+
+
+@pytest.mark.parametrize("scaling", [SCALE_UNIT, SCALE_RHO_A])
+@pytest.mark.parametrize("n_levels", range(1, 9))
+def test_level_features_match_scipy_exactly(n_levels, scaling):
+    """Rows of 1 to 8 levels (features written per level), with and without NaN, bit for bit."""
+    rng = np.random.default_rng(n_levels)
+    levels = rng.permutation(rng.standard_normal(n_levels) * 3)
+    X = np.array([level_row(rng, levels), level_row(rng, levels, nan_fraction=0.3)])
+    feats, counts = rank_feature_sets([X], scaling)
+    for x, f in zip(X, feats[0]):
+        assert_same_bits(f, ref_features(x, scaling))
+    np.testing.assert_array_equal(counts[0], (~np.isnan(X)).sum(axis=1))
+
+
+@pytest.mark.parametrize("scaling", [SCALE_UNIT, SCALE_RHO_A])
+def test_level_features_edge_rows(scaling):
+    """Constant rows, rows of fewer than two defined entries, signed zeros and infinite levels."""
+    rng = np.random.default_rng(21)
+    rows = [
+        np.full(100, 2.5),
+        np.r_[np.full(60, -1.0), np.full(40, np.nan)],
+        np.full(100, np.nan),
+        np.r_[np.full(99, np.nan), 4.0],
+        np.r_[3.0, np.full(99, np.nan)],
+        level_row(rng, [0.0, -0.0, 1.0], 100),
+        level_row(rng, [-np.inf, np.inf, 0.0, -2.0], 100, nan_fraction=0.1),
+        level_row(rng, [np.inf, -0.0, 0.0, 1e308, -1e-308, -np.inf, 5.0, 6.0], 100, nan_fraction=0.1),
+        np.array([np.inf, -np.inf]),
+        np.array([-0.0, 0.0]),
+        np.array([1.0, np.nan]),
+    ]
+    for x in rows:
+        x = np.asarray(x, dtype=float)
+        got = rank_features(x[None], scaling)[0]
+        assert_same_bits(got, ref_features(x, scaling))
+        n = np.sum(~np.isnan(x))
+        if scaling == SCALE_RHO_A and n < 2:
+            assert np.all(np.isnan(got))
+        elif scaling == SCALE_UNIT and np.unique(x[~np.isnan(x)]).size < 2:
+            assert np.all(got == 0)  # constant (or nearly empty) rows
+
+
+@pytest.mark.parametrize("scaling", [SCALE_UNIT, SCALE_RHO_A])
+def test_level_features_equal_the_ranked_path(scaling):
+    """A level first seen after the sample sends the row to the bucket sort; seen early, to the level table.
+
+    The same values in another order: the features follow the entries, bit for bit.
+    """
+    rng = np.random.default_rng(22)
+    for n_levels in (1, 4, 7):
+        x = level_row(rng, rng.standard_normal(n_levels), 300, nan_fraction=0.1)
+        x[200] = 0.25  # a new level after the first 64 entries: ranked entry by entry
+        perm = np.r_[200, np.arange(200), np.arange(201, 300)]  # it comes first: the level table
+        ranked = rank_features(x[None], scaling)[0]
+        per_level = rank_features(x[perm][None], scaling)[0]
+        assert_same_bits(per_level, ranked[perm])
+        assert_same_bits(ranked, ref_features(x, scaling))
+        ranks = average_ranks(x[None])[0]
+        np.testing.assert_array_equal(average_ranks(x[perm][None])[0], ranks[perm])
+
+
+@given(
+    st.lists(st.sampled_from([0.0, -0.0, 1.0, 2.5, -3.0, np.inf, -np.inf, np.nan]), min_size=1, max_size=120),
+    st.sampled_from([SCALE_UNIT, SCALE_RHO_A]),
+)
+@settings(max_examples=60, deadline=None)
+def test_level_features_property(values, scaling):
+    x = np.array(values)
+    assert_same_bits(rank_features(x[None], scaling)[0], ref_features(x, scaling))

@@ -18,7 +18,9 @@ Ranking a row (:func:`_row_ranks`)
     (without ties they are a permutation, summing to ``m (m - 1) / 2``).
     Rows of at most 8 distinct values (categorical model RDMs, whose bucket
     counters would all collide) are ranked instead by counting each level in
-    branch-free, vectorised loops (:func:`_few_levels`). This is ``O(n)`` for
+    branch-free, vectorised loops (:func:`_few_levels`); their rank
+    features need not even rank the entries: one value per level, written
+    in one pass (:func:`_level_features`). This is ``O(n)`` for
     RDM-like data; it is exact, since only comparisons of the original values
     decide.
 
@@ -198,22 +200,29 @@ def _defined_keys(row):
 
 @njit(cache=True, nogil=True)
 def _row_ranks(row, ends, vals, slot, less, equal, levels, big):
-    """Rank the defined entries of ``row``; return how many there are (``m``) and whether any are equal.
+    """Rank the defined entries of ``row``; return how many there are (``m``) and whether ``equal`` is written.
 
     Defined entry ``i`` of ``row`` has ``less[k]`` defined entries below it
     and ``equal[k]`` equal to it (itself included), ``k = slot[i]``, so its
     average rank is ``less[k] + (equal[k] + 1) / 2``; ``slot`` maps the
     defined entries onto ``0 .. m - 1`` in no particular order and is -1 at
-    NaN. ``equal`` is only written when there are equal entries (it would
-    be all 1). Workspaces from :func:`_rank_workspace`.
+    NaN. ``equal`` is written whenever there are equal entries (otherwise
+    it would be all 1). Workspaces from :func:`_rank_workspace`.
+    """
+    found, m = _few_levels(row, slot, less, equal, levels)
+    if found:
+        return m, True
+    m, lo, hi = _defined_range(row)
+    return m, _bucket_ranks(row, m, lo, hi, ends, vals, slot, less, equal, big)
+
+
+@njit(cache=True, nogil=True)
+def _bucket_ranks(row, m, lo, hi, ends, vals, slot, less, equal, big):
+    """:func:`_row_ranks` by the bucket sort, for a row of ``m > 0`` defined entries between ``lo`` and ``hi``.
+
+    Returns whether any entries are equal.
     """
     n = row.shape[0]
-    m, lo, hi = _defined_range(row)
-    if m == 0:
-        slot[:] = -1
-        return m, False
-    if _few_levels(row, m, slot, less, equal, levels):
-        return m, True
     n_buckets = _BUCKETS_PER_VALUE * m
     span = hi - lo
     scale = n_buckets / span if span > 0 else 0.0
@@ -279,7 +288,7 @@ def _row_ranks(row, ends, vals, slot, less, equal, levels, big):
         # the stencil miscounts in these buckets: recount them, and their change to the sum
         shifts += _rank_large_buckets(vals[_WINDOW : _WINDOW + m], ends, big[:n_big], less, equal, False)
     if shifts == 0:
-        return m, False
+        return False
     for k in range(m):
         v = vals[_WINDOW + k]
         same = 1
@@ -289,7 +298,7 @@ def _row_ranks(row, ends, vals, slot, less, equal, levels, big):
         equal[k] = same
     if n_big > 0:
         _rank_large_buckets(vals[_WINDOW : _WINDOW + m], ends, big[:n_big], less, equal, True)
-    return m, True
+    return True
 
 
 @njit(cache=True, nogil=True)
@@ -302,15 +311,19 @@ def _bucket_starts(ends, n_buckets):
 
 
 @njit(cache=True, nogil=True)
-def _few_levels(row, m, slot, less, equal, levels):
-    """Ranks (as :func:`_row_ranks`) of a row of at most :data:`_LEVELS` distinct values; False if it has more.
+def _level_table(row, levels):
+    """Whether ``row`` takes at most :data:`_LEVELS` distinct values besides NaN, and how often each.
 
-    Categorical model RDMs take a few values: each entry's counts are then
-    sums over the levels, in branch-free loops (the levels are held in
-    registers), instead of a bucket sort whose counters would all collide.
-    The levels are those of the first :data:`_LEVEL_SAMPLE` defined entries;
-    a row with other values is left to the bucket sort (continuous rows
-    return after :data:`_LEVELS` + 1 entries).
+    Categorical model RDMs take a few values: their ranks then follow from
+    the levels and their counts, in branch-free loops (the levels are held
+    in registers), instead of a bucket sort whose counters would all
+    collide. The levels, written into ``levels`` (NaN after the last one:
+    equal to nothing, below nothing), are those of the first
+    :data:`_LEVEL_SAMPLE` defined entries; a row with other values is left
+    to the bucket sort (continuous rows return after :data:`_LEVELS` + 1
+    entries). Returns ``(found, m, counts)``; when found, the number of
+    defined entries and the counts of the :data:`_LEVELS` levels (a row
+    without defined entries has no level: found).
     """
     n = row.shape[0]
     n_levels = 0
@@ -326,26 +339,18 @@ def _few_levels(row, m, slot, less, equal, levels):
                 break
         if not known:
             if n_levels == _LEVELS:
-                return False
+                return False, 0, (0, 0, 0, 0, 0, 0, 0, 0)
             levels[n_levels] = v
             n_levels += 1
         seen += 1
         if seen == _LEVEL_SAMPLE:
             break
-    levels[n_levels:] = np.nan  # equal to nothing, below nothing
-    t0, t1, t2, t3, t4, t5, t6, t7 = (
-        levels[0],
-        levels[1],
-        levels[2],
-        levels[3],
-        levels[4],
-        levels[5],
-        levels[6],
-        levels[7],
-    )
-    c0 = c1 = c2 = c3 = c4 = c5 = c6 = c7 = 0
+    levels[n_levels:] = np.nan
+    t0, t1, t2, t3, t4, t5, t6, t7 = _unpack_levels(levels)
+    c0 = c1 = c2 = c3 = c4 = c5 = c6 = c7 = n_nan = 0
     for i in range(n):
         v = row[i]
+        n_nan += v != v
         c0 += t0 == v
         c1 += t1 == v
         c2 += t2 == v
@@ -354,9 +359,27 @@ def _few_levels(row, m, slot, less, equal, levels):
         c5 += t5 == v
         c6 += t6 == v
         c7 += t7 == v
-    if c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 < m:
-        return False  # values outside the sample's levels
-    counts = (c0, c1, c2, c3, c4, c5, c6, c7)
+    m = n - n_nan
+    # (fewer: values outside the sample's levels)
+    return c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 == m, m, (c0, c1, c2, c3, c4, c5, c6, c7)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _unpack_levels(levels):
+    return levels[0], levels[1], levels[2], levels[3], levels[4], levels[5], levels[6], levels[7]
+
+
+@njit(cache=True, nogil=True)
+def _few_levels(row, slot, less, equal, levels):
+    """Ranks (as :func:`_row_ranks`) of a row of at most :data:`_LEVELS` distinct values.
+
+    Returns ``(found, m)``: False if it has more values, else True and the number of defined entries.
+    """
+    found, m, counts = _level_table(row, levels)
+    if not found:
+        return False, m
+    t0, t1, t2, t3, t4, t5, t6, t7 = _unpack_levels(levels)
+    n = row.shape[0]
     if m == n:  # (a separate loop, which vectorises)
         for i in range(n):
             less[i], equal[i] = _level_counts(row[i], t0, t1, t2, t3, t4, t5, t6, t7, counts)
@@ -371,7 +394,48 @@ def _few_levels(row, m, slot, less, equal, levels):
                 k += 1
             else:
                 slot[i] = -1
-    return True
+    return True, m
+
+
+@njit(cache=True, nogil=True)
+def _level_features(row, m, scaling, counts, levels, dst):
+    """Rank features (see :func:`_row_features`) of a row whose levels and their counts :func:`_level_table` found.
+
+    An entry's feature depends only on its level: one value per level, then
+    a single branch-free pass writes the row (0 at NaN, equal to no level).
+    """
+    t0, t1, t2, t3, t4, t5, t6, t7 = _unpack_levels(levels)
+    # centred average rank of each level: less + (equal + 1) / 2 - (m + 1) / 2 (exact in binary)
+    feature = np.empty(_LEVELS)
+    ss = 0.0
+    for j in range(_LEVELS):
+        below, same = _level_counts(levels[j], t0, t1, t2, t3, t4, t5, t6, t7, counts)
+        centred = below + 0.5 * (same - m)
+        feature[j] = centred
+        ss += same * (centred * centred)  # (0 for the NaN levels)
+    feature *= _feature_factor(scaling, m, ss)
+    f0, f1, f2, f3, f4, f5, f6, f7 = _unpack_levels(feature)
+    for i in range(row.shape[0]):
+        v = row[i]
+        f = 0.0
+        f = f0 if t0 == v else f
+        f = f1 if t1 == v else f
+        f = f2 if t2 == v else f
+        f = f3 if t3 == v else f
+        f = f4 if t4 == v else f
+        f = f5 if t5 == v else f
+        f = f6 if t6 == v else f
+        f = f7 if t7 == v else f
+        dst[i] = f
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _feature_factor(scaling, m, ss):
+    """Scale of the centred ranks: unit norm from their sum of squares ``ss``, or rho-a's (``m > 1``)."""
+    if scaling == SCALE_UNIT:
+        # a constant row has ss == 0 exactly: all its centred ranks are 0
+        return 1.0 / np.sqrt(ss) if ss > 0 else 0.0
+    return np.sqrt(12.0 / (float(m) ** 3 - m))
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -464,23 +528,27 @@ def _average_ranks_kernel(X, out, start, stop):
 def _row_features(row, scaling, dst, ends, vals, slot, less, equal, levels, big):
     """Rank features of ``row`` (see :func:`rank_features`) into ``dst``; returns the defined entries."""
     n = row.shape[0]
-    m, tied = _row_ranks(row, ends, vals, slot, less, equal, levels, big)
+    # (as _row_ranks, but a row of few levels skips the ranks of its entries)
+    found, m, counts = _level_table(row, levels)
+    if not found:
+        m, lo, hi = _defined_range(row)
+    if scaling == SCALE_RHO_A and m < 2:
+        dst[:] = np.nan
+        return m
+    if found:
+        _level_features(row, m, scaling, counts, levels, dst)
+        return m
+    tied = _bucket_ranks(row, m, lo, hi, ends, vals, slot, less, equal, big)
+    ss = 0.0
     if scaling == SCALE_UNIT:
         if tied:
             # centred ranks less + (equal + 1) / 2 - (m + 1) / 2 (exact in binary)
-            ss = 0.0
             for k in range(m):
                 c = less[k] + 0.5 * (equal[k] - m)
                 ss += c * c
         else:
             ss = (float(m) ** 3 - m) / 12.0  # the sum of squares of 0 .. m - 1 centred
-        # a constant row has ss == 0 exactly: all its centred ranks are 0
-        factor = 1.0 / np.sqrt(ss) if ss > 0 else 0.0
-    elif m > 1:
-        factor = np.sqrt(12.0 / (float(m) ** 3 - m))
-    else:
-        dst[:] = np.nan
-        return m
+    factor = _feature_factor(scaling, m, ss)
     # centred ranks less + (equal + 1) / 2 - (m + 1) / 2, gathered from the
     # places (scattering from them would store at random); without ties
     # only `less` is read
