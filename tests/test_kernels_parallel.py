@@ -104,21 +104,3 @@ def test_scratch_reused_per_thread_and_capped():
     assert not np.shares_memory(other[0], scratch(1000))
     big = MAX_SCRATCH_BYTES // 8 + 1
     assert not np.shares_memory(scratch(big), scratch(big))
-
-
-@pytest.mark.parametrize("n_items, min_chunk, per_thread", [(70, 10, 4), (9, 1, 8), (3, 1, 4), (100, 60, 4)])
-def test_run_chunks_shared_out_in_turn_covers_every_item_once(n_items, min_chunk, per_thread):
-    seen = np.zeros(n_items, dtype=int)
-    sizes = []
-    lock = threading.Lock()
-
-    def kernel(a, b):
-        with lock:
-            seen[a:b] += 1
-            sizes.append(b - a)
-
-    run_chunks(kernel, n_items, 2, min_chunk, chunks_per_thread=per_thread)
-    np.testing.assert_array_equal(seen, 1)
-    if n_items // min_chunk >= 2:
-        assert min(sizes) >= min(min_chunk, n_items // 2)
-        assert len(sizes) == max(2, min(2 * per_thread, n_items // min_chunk))

@@ -75,11 +75,7 @@ def _pool(n_threads: int) -> ThreadPoolExecutor:
 
 
 def run_chunks(
-    kernel: Callable[[int, int], object],
-    n_items: int,
-    n_jobs: int | None = None,
-    min_chunk: int = 1,
-    chunks_per_thread: int = 1,
+    kernel: Callable[[int, int], object], n_items: int, n_jobs: int | None = None, min_chunk: int = 1
 ) -> None:
     """Call ``kernel(start, stop)`` on contiguous chunks covering ``range(n_items)``.
 
@@ -93,11 +89,6 @@ def run_chunks(
         Threads (see :func:`effective_n_jobs`).
     min_chunk : int
         Smallest worthwhile chunk; fewer threads are used for small batches.
-    chunks_per_thread : int
-        Above 1, the batch is cut into this many chunks per thread (none
-        smaller than ``min_chunk``) that the threads take in turn as they
-        finish, which balances items of unequal cost. The chunks do not
-        depend on which thread runs them.
     """
     if n_items <= 0:
         return
@@ -106,30 +97,16 @@ def run_chunks(
         if n_threads == 1:
             kernel(0, n_items)
             return
-        n_chunks = max(n_threads, min(n_threads * max(1, chunks_per_thread), n_items // max(1, min_chunk)))
-        bounds = [round(i * n_items / n_chunks) for i in range(n_chunks + 1)]
+        bounds = [round(i * n_items / n_threads) for i in range(n_threads + 1)]
         chunks = [(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
-        if n_chunks == n_threads:
-            pool = _pool(len(chunks) - 1)
-            futures = [(pool.submit(kernel, a, b), a, b) for a, b in chunks[1:]]
-            # The calling thread takes the first chunk, then any chunk no helper has
-            # started yet: on a busy machine, where a helper may not be scheduled
-            # for a while, the call then costs no more than running serially.
-            kernel(*chunks[0])
-            for fut, a, b in futures:
-                if fut.cancel():
-                    kernel(a, b)
-                else:
-                    fut.result()
-            return
-        queue = iter(chunks)  # (each next() is atomic: threads never take the same chunk)
-
-        def drain() -> None:
-            for a, b in queue:
+        pool = _pool(len(chunks) - 1)
+        futures = [(pool.submit(kernel, a, b), a, b) for a, b in chunks[1:]]
+        # The calling thread takes the first chunk, then any chunk no helper has
+        # started yet: on a busy machine, where a helper may not be scheduled
+        # for a while, the call then costs no more than running serially.
+        kernel(*chunks[0])
+        for fut, a, b in futures:
+            if fut.cancel():
                 kernel(a, b)
-
-        helpers = [_pool(n_threads - 1).submit(drain) for _ in range(n_threads - 1)]
-        drain()
-        for fut in helpers:
-            if not fut.cancel():
+            else:
                 fut.result()
