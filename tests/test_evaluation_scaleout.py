@@ -104,6 +104,21 @@ def test_local_cluster_is_started_and_shut_down():
             pass
 
 
+def _worker_settings() -> tuple:
+    import os
+
+    import dask
+
+    return os.environ.get("MALLOC_TRIM_THRESHOLD_"), dask.config.get("distributed.worker.profile.enabled")
+
+
+@pytest.mark.parametrize("tune", [True, False])
+def test_local_workers_start_without_profiler_and_memory_trimming(tune):
+    with dask_client(n_workers=1, tune_workers=tune) as client:
+        (settings,) = client.run(_worker_settings).values()
+    assert settings == ((None, False) if tune else ("65536", True))
+
+
 def test_without_dask_arguments_there_is_no_client():
     with dask_client() as client:
         assert client is None
