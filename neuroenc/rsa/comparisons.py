@@ -348,21 +348,21 @@ def _compare_batched_serial_blas(a: np.ndarray, b: np.ndarray, method: str, sigm
         tau = kendall_pairs(a.reshape(-1, p), b.reshape(-1, p), ia.ravel(), ib.ravel(), variant, n_jobs)
         return tau.reshape(n_batch, n_a, n_b)
 
+    complete = False  # known to hold no NaN
     if method in ("spearman", "rho_a"):
         # the features live only for the product below: reused scratch memory
-        size_a, size_b = a.size, b.size
-        buf = scratch(size_a + size_b)
-        fa, fb = buf[:size_a].reshape(n_batch, n_a, p), buf[size_a:].reshape(n_batch, n_b, p)
+        buf = scratch(a.size + b.size)
+        fa, fb = buf[: a.size].reshape(n_batch, n_a, p), buf[a.size :].reshape(n_batch, n_b, p)
         _, (defined_a, defined_b) = _rank_feature_sets(
             [a.reshape(-1, p), b.reshape(-1, p)], method, n_jobs, out=[fa.reshape(-1, p), fb.reshape(-1, p)]
         )
-        out = np.matmul(fa, fb.transpose(0, 2, 1))
-        if not ((defined_a < p).any() or (defined_b < p).any()):
-            return out
+        complete = not ((defined_a < p).any() or (defined_b < p).any())
     else:
         fa = _features_own_mask(a.reshape(-1, p), method, sigma_k, n_jobs).reshape(n_batch, n_a, -1)
         fb = _features_own_mask(b.reshape(-1, p), method, sigma_k, n_jobs).reshape(n_batch, n_b, -1)
-        out = np.matmul(fa, fb.transpose(0, 2, 1))
+    out = np.matmul(fa, fb.transpose(0, 2, 1))
+    if complete:
+        return out
     nan_a = np.isnan(a)
     nan_b = np.isnan(b)
     if not (nan_a.any() or nan_b.any()):
