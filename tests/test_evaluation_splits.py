@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -132,3 +134,92 @@ def test_bad_inputs():
         cross_subject_splits(y[meta.subject == 1], meta[meta.subject == 1])
     with pytest.raises(LabelError, match="exceeds"):
         cross_subject_splits(y, meta, n_splits=9)
+
+
+def _sklearn_folds(y, n_splits, seed):
+    from sklearn.model_selection import StratifiedKFold
+
+    return list(StratifiedKFold(n_splits, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
+
+
+@pytest.mark.parametrize("kind", ["int", "str", "float"])
+def test_stratified_folds_equal_sklearn(kind):
+    # the folds are assigned without StratifiedKFold's own checks; they must stay its folds
+    from neuroenc.evaluation.splits import _kfold
+
+    rng = np.random.default_rng(1)
+    for _ in range(150):
+        n, k, n_classes = int(rng.integers(10, 150)), int(rng.integers(2, 7)), int(rng.integers(1, 5))
+        y = rng.integers(0, n_classes, n)
+        if kind == "str":
+            y = np.array([f"class{v}" for v in rng.permutation(9)[y]])
+        elif kind == "float":
+            y = y * 2.0 - 1.0
+        seed = int(rng.integers(0, 2**31))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # classes smaller than n_splits warn on both sides
+            try:
+                ref = _sklearn_folds(y, k, seed)
+            except ValueError:
+                with pytest.raises(LabelError, match="n_splits"):
+                    _kfold(y, k, seed)
+                continue
+            ours = _kfold(y, k, seed)
+        assert len(ours) == k
+        for (train, test), (train_ref, test_ref) in zip(ours, ref):
+            np.testing.assert_array_equal(train, train_ref)
+            np.testing.assert_array_equal(test, test_ref)
+
+
+def test_stratified_folds_unseeded_use_the_global_generator():
+    from neuroenc.evaluation.splits import _kfold
+
+    y = np.repeat(["a", "b", "c"], [20, 13, 7])
+    np.random.seed(5)
+    ref = _sklearn_folds(y, 4, None)
+    np.random.seed(5)
+    ours = _kfold(y, 4, None)
+    for (train, test), (train_ref, test_ref) in zip(ours, ref):
+        np.testing.assert_array_equal(test, test_ref)
+        np.testing.assert_array_equal(train, train_ref)
+
+
+def test_stratified_folds_bad_labels():
+    from neuroenc.evaluation.splits import _kfold
+
+    with pytest.raises(LabelError, match="continuous"):
+        _kfold(np.linspace(0, 1, 30), 3, 0)
+    with pytest.raises(LabelError, match="exceeds the number of epochs \\(4\\)"):
+        _kfold(np.array([0, 1, 0, 1]), 5, 0)
+    with pytest.raises(LabelError, match="every class"):
+        _kfold(np.array([0, 1, 2, 0, 1, 2]), 3 + 1, 0)
+    with pytest.raises(LabelError, match="shape"):
+        _kfold(np.zeros((6, 2)), 2, 0)
+    with pytest.warns(UserWarning, match="least populated class has only 2"):
+        _kfold(np.array([0] * 10 + [1] * 2), 3, 0)
+
+
+@pytest.mark.parametrize(
+    "subjects, sessions",
+    [
+        ([3, 1, 2, 1, 3, 2, 1], ["b", "a", "a", "b", "a", "b", "a"]),
+        (["s10", "s2", "s10", "s2"], [1, 0, 0, 1]),
+        ([1, "x", 1, "x"], ["a", "a", "b", "b"]),  # mixed key types: pandas decides
+        ([1.0, np.nan, 2.0, 1.0], ["a", "a", "b", "a"]),  # missing keys are left out, as pandas does
+    ],
+)
+def test_groups_equal_pandas_groupby(subjects, sessions):
+    from neuroenc.evaluation.splits import _groups
+
+    meta = pd.DataFrame({"subject": subjects, "session": sessions})
+    meta_cat = meta.assign(session=pd.Categorical(meta.session, categories=sorted(set(sessions), reverse=True)))
+    for frame in (meta, meta_cat):
+        for columns in (["subject", "session"], ["subject"], ["session"]):
+            try:
+                ref = list(frame.groupby(columns, sort=True, observed=True).indices.values())
+            except TypeError:
+                continue
+            ours = [pos for _, pos in _groups(frame, columns)]
+            assert len(ours) == len(ref)
+            for a, b in zip(ours, ref):
+                np.testing.assert_array_equal(a, b)
