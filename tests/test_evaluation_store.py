@@ -92,6 +92,76 @@ def test_records_round_trip_with_evolving_schema_and_tidy_dtypes(tmp_path):
         assert f.attrs["neuroenc_type"] == "results_store" and "records" in f
 
 
+def _combine_by_pandas(table: pd.DataFrame, records: list[dict]) -> pd.DataFrame:
+    """What merging means, said with pandas: concatenate, latest write per key, one dtype per column."""
+    from neuroenc.evaluation.store import _CORE_DTYPES, _STR, _WRITTEN
+
+    names = list(dict.fromkeys(c for rec in records for c in rec))
+    new = pd.DataFrame({c: pd.Series([rec.get(c) for rec in records], dtype=object) for c in names})
+    order = list(dict.fromkeys([*_CORE_DTYPES, *table.columns, *new.columns]))
+    both = pd.concat([f.astype(object).reindex(columns=order) for f in (table, new) if len(f)], ignore_index=True)
+    both = both.where(both.notna(), None).sort_values(_WRITTEN, kind="stable")
+    both = both.loc[~both[list(KEY_COLUMNS)].astype(str).duplicated(keep="last")].reset_index(drop=True)
+
+    def tidy(values):
+        missing = values.isna()
+        if missing.all():
+            return values.astype(np.float64)
+        kind = pd.api.types.infer_dtype(values, skipna=True)
+        if kind == "boolean":
+            return values.astype("boolean" if missing.any() else bool)
+        if kind == "integer":
+            return values.astype("Int64" if missing.any() else np.int64)
+        if kind in ("floating", "mixed-integer-float"):
+            return values.astype(np.float64)
+        if kind != "string":
+            values = values.where(missing, values.map(str, na_action="ignore"))
+        return values.astype(_STR)
+
+    return pd.DataFrame({c: tidy(both[c]) for c in order})
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_merge_equals_its_pandas_formulation(seed):
+    # the journal merge is written in plain Python for speed; it must mean what the pandas version says
+    from neuroenc.evaluation.store import _WRITTEN, _combine, _empty_frame
+
+    rng = random.Random(seed)
+    extras = {
+        "n_classes": lambda: rng.choice([2, 3, None]),
+        "note": lambda: rng.choice(["a", "b", None]),
+        "ratio": lambda: rng.choice([0.5, 1, float("nan"), None]),
+        "ok": lambda: rng.choice([True, False, None] if seed % 2 else [True, False]),
+        "mixed": lambda: rng.choice(["x", 3, None]) if seed >= 3 else rng.choice([1, 2]),
+        "bool_or_number": lambda: rng.choice([True, 1, 2.5]) if seed >= 3 else rng.choice([1, 2.5]),
+    }
+
+    def batch(n: int, start: int) -> list[dict]:
+        out = []
+        for i in range(n):
+            rec = make_record(rng.randrange(12), subject=rng.choice([1, 2, "2"]))
+            rec[_WRITTEN] = start + rng.randrange(50) if seed == 5 else start + i  # ties and disorder too
+            rec.update({name: draw() for name, draw in extras.items() if rng.random() < 0.7})
+            out.append(rec)
+        return out
+
+    first = batch(30, 0)
+    later = batch(25, 100 if seed < 4 else 15)  # seeds 4, 5: journal lines older than, or as old as, table rows
+    for base in (_empty_frame(), _combine(_empty_frame(), first)):
+        ours = _combine(base, later)
+        ref = _combine_by_pandas(base, later)
+        pd.testing.assert_frame_equal(ours, ref)
+        assert not ours[list(KEY_COLUMNS)].astype(str).duplicated().any()
+    # a journal line as old as the table row of its key wins (it was merged later); an older one loses
+    base = _combine(_empty_frame(), [{**make_record(1), _WRITTEN: 10}])
+    for written, score in ((10, 0.75), (9, 1 / 7)):
+        merged = _combine(base, [{**make_record(1), "score": 0.75, _WRITTEN: written}])
+        assert merged["score"].tolist() == [score]
+        pd.testing.assert_frame_equal(
+            merged, _combine_by_pandas(base, [{**make_record(1), "score": 0.75, _WRITTEN: written}])
+        )
+
+
 def test_duplicate_key_replaces_and_is_never_duplicated(tmp_path):
     path = tmp_path / "r.h5"
     other = ResultsStore(path)

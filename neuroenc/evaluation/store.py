@@ -290,29 +290,33 @@ def _pid_alive(pid: int) -> bool:
 # --------------------------------------------------------------------------
 # Tables
 # --------------------------------------------------------------------------
-def _tidy_column(values: pd.Series) -> pd.Series:
-    """Give a column of Python scalars (None for missing) one sensible dtype."""
-    missing = values.isna()
-    if missing.all():
-        return values.astype(np.float64) if len(values) else values
-    kind = pd.api.types.infer_dtype(values, skipna=True)
-    if kind == "boolean":
-        return values.astype("boolean" if missing.any() else bool)
-    if kind == "integer":
-        return values.astype("Int64" if missing.any() else np.int64)
-    if kind in ("floating", "mixed-integer-float", "decimal"):
-        return values.astype(np.float64)
-    if kind != "string":  # one column written with several types: keep them as text
-        values = values.where(missing, values.map(str, na_action="ignore"))
-    return values.astype(_STR)
+def _missing(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
 
 
-def _frame_from_records(records: list[dict]) -> pd.DataFrame:
-    columns: dict[str, None] = {}
-    for rec in records:
-        columns.update(dict.fromkeys(rec))
-    data = {c: pd.Series([rec.get(c) for rec in records], dtype=object) for c in columns}
-    return pd.DataFrame(data, index=pd.RangeIndex(len(records)))
+def _column(values: list) -> Any:
+    """One column from Python scalars (None, NaN or pd.NA for missing), with one sensible dtype.
+
+    Integers give ``int64`` (``Int64`` with gaps), integers mixed with floats
+    ``float64``, bools ``bool`` (``boolean`` with gaps), text ``str``; a
+    column written with several other types is kept as text.
+    """
+    present = [v for v in values if not _missing(v)]
+    gaps = len(present) < len(values)
+    kinds = {type(v) for v in present}
+    if not present:
+        return np.full(len(values), np.nan)
+    if kinds == {bool}:
+        return pd.array([None if _missing(v) else v for v in values], dtype="boolean") if gaps else np.array(values)
+    if kinds == {int}:
+        if gaps:
+            return pd.array([None if _missing(v) else v for v in values], dtype="Int64")
+        return np.array(values, dtype=np.int64)
+    if kinds <= {int, float}:
+        return np.array([np.nan if _missing(v) else v for v in values], dtype=np.float64)
+    if kinds != {str}:  # one column written with several types: keep them as text
+        values = [None if _missing(v) else str(v) for v in values]
+    return pd.array([None if _missing(v) else v for v in values], dtype=_STR) if _STR is not object else values
 
 
 def _empty_frame() -> pd.DataFrame:
@@ -321,20 +325,46 @@ def _empty_frame() -> pd.DataFrame:
     return frame
 
 
+def _key(values: Iterable) -> tuple[str, ...]:
+    # as text: subject 1 and "1" name the same subject
+    return tuple(map(str, values))
+
+
 def _combine(table: pd.DataFrame, records: list[dict]) -> pd.DataFrame:
-    """Table rows plus newer journal records, one row per key, tidy dtypes."""
+    """Table rows plus journal records, one row per key (the latest write wins), ordered by write time."""
     if not records:
         return table
-    new = _frame_from_records(records)
-    order = list(dict.fromkeys([*_CORE_DTYPES, *table.columns, *new.columns]))
-    parts = [f.astype(object).reindex(columns=order) for f in (table, new) if len(f)]
-    both = pd.concat(parts, ignore_index=True)
-    both = both.where(both.notna(), None)
-    # Journal records are newer than the table; among them the latest write wins.
-    both = both.sort_values(_WRITTEN, kind="stable")
-    key = both[list(KEY_COLUMNS)].astype(str)
-    both = both.loc[~key.duplicated(keep="last")].reset_index(drop=True)
-    return pd.DataFrame({c: _tidy_column(both[c]) for c in order})
+    latest: dict[tuple, dict] = {}
+    for rec in sorted(records, key=lambda r: r[_WRITTEN]):
+        key = _key(rec[c] for c in KEY_COLUMNS)
+        latest.pop(key, None)  # re-inserted: rows stay in the order of their last write
+        latest[key] = rec
+    kept_rows = np.arange(len(table))
+    if len(table):
+        written = table[_WRITTEN].to_numpy()
+        table_keys = zip(*(table[c].tolist() for c in KEY_COLUMNS))
+        keep = np.ones(len(table), dtype=bool)
+        for i, key in enumerate(map(_key, table_keys)):
+            rec = latest.get(key)
+            if rec is not None:
+                if rec[_WRITTEN] >= written[i]:
+                    keep[i] = False
+                else:  # a table row written later than the journal line (clocks of other hosts)
+                    del latest[key]
+        kept_rows = np.flatnonzero(keep)
+    new = list(latest.values())
+    names = dict.fromkeys([*_CORE_DTYPES, *table.columns])
+    for rec in records:
+        names.update(dict.fromkeys(rec))
+    columns = {}
+    for name in names:
+        old = table[name].take(kept_rows).tolist() if name in table.columns else [None] * len(kept_rows)
+        columns[name] = _column(old + [rec.get(name) for rec in new])
+    frame = pd.DataFrame(columns, index=pd.RangeIndex(len(kept_rows) + len(new)))
+    order = np.argsort(frame[_WRITTEN].to_numpy(), kind="stable")
+    if (np.diff(order) < 0).any():
+        frame = frame.take(order).reset_index(drop=True)
+    return frame
 
 
 def _select(frame: pd.DataFrame, filters: Mapping[str, Any]) -> np.ndarray:
