@@ -13,7 +13,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -296,7 +296,8 @@ def read_rows(ds: h5py.Dataset, rows: np.ndarray | None) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------
-# Tables: one dataset per column, dtype recorded so the round trip is exact.
+# Tables: one dataset per column; each column's encoding and dtype (JSON in the group attribute
+# "encodings") make the round trip exact.
 # --------------------------------------------------------------------------
 # Codes of the missing-value markers of object string columns (None is the default).
 _OBJECT_NA = {"none": 0, "nan": 1, "na": 2}
@@ -326,26 +327,28 @@ def _missing_kind(v: Any) -> str:
     return "none" if v is None else "na" if v is pd.NA else "nan"
 
 
-def _write_column(group: h5py.Group, name: str, values: pd.Series | pd.Index, label: str) -> None:
+def _write_column(
+    group: h5py.Group, name: str, values: pd.Series | pd.Index, label: str, encodings: dict[str, dict]
+) -> None:
+    """Write one column as dataset ``name``; how to read it back goes into ``encodings[name]``."""
     values = pd.Series(values)
     dtype = values.dtype
+    encoding: dict[str, Any] = {}
     if isinstance(dtype, pd.CategoricalDtype):
-        ds = group.create_dataset(name, data=values.cat.codes.to_numpy())
-        _write_column(group, name + "__categories", pd.Index(dtype.categories), label)
-        ds.attrs["kind"] = "category"
-        ds.attrs["ordered"] = bool(dtype.ordered)
+        group.create_dataset(name, data=values.cat.codes.to_numpy())
+        _write_column(group, name + "__categories", pd.Index(dtype.categories), label, encodings)
+        encoding.update(kind="category", ordered=bool(dtype.ordered))
     elif isinstance(dtype, np.dtype) and dtype.kind in "biufc":
-        ds = group.create_dataset(name, data=values.to_numpy())
-        ds.attrs["kind"] = "numpy"
+        group.create_dataset(name, data=values.to_numpy())
+        encoding["kind"] = "numpy"
     elif isinstance(dtype, np.dtype) and dtype.kind in "mM":
-        ds = group.create_dataset(name, data=values.to_numpy().view(np.int64))
-        ds.attrs["kind"] = "datetime"
+        group.create_dataset(name, data=values.to_numpy().view(np.int64))
+        encoding["kind"] = "datetime"
     elif isinstance(dtype, pd.DatetimeTZDtype):
         # Keep the column's own unit: converting to ns overflows outside 1677-2262.
         utc = values.dt.tz_convert("UTC").dt.tz_localize(None)
-        ds = group.create_dataset(name, data=utc.to_numpy().view(np.int64))
-        ds.attrs["kind"] = "datetime_tz"
-        ds.attrs["unit"] = dtype.unit
+        group.create_dataset(name, data=utc.to_numpy().view(np.int64))
+        encoding.update(kind="datetime_tz", unit=dtype.unit)
     elif pd.api.types.is_string_dtype(dtype) or (isinstance(dtype, np.dtype) and dtype.kind == "O"):
         present = [v for v in values if not _is_missing(v)]
         bad = [v for v in present if not isinstance(v, str)]
@@ -354,23 +357,26 @@ def _write_column(group: h5py.Group, name: str, values: pd.Series | pd.Index, la
                 f"Column {label!r} mixes strings with {type(bad[0]).__name__} values; "
                 "convert it to one type before storing."
             )
-        ds = _write_strings(group, name, values, label)
-        ds.attrs["kind"] = "string"
+        _write_strings(group, name, values, label)
+        encoding["kind"] = "string"
     elif hasattr(dtype, "numpy_dtype"):  # pandas nullable Int64/Float64/boolean
         missing = values.isna().to_numpy()
         filled = values.to_numpy(dtype=dtype.numpy_dtype, na_value=0)
-        ds = group.create_dataset(name, data=filled)
+        group.create_dataset(name, data=filled)
         group.create_dataset(name + "__mask", data=missing)
-        ds.attrs["kind"] = "masked"
+        encoding["kind"] = "masked"
     else:
         raise StoreError(f"Column {label!r} has dtype {dtype}, which cannot be stored in HDF5.")
-    ds.attrs["dtype"] = str(dtype)
+    encoding["dtype"] = str(dtype)
+    encodings[name] = encoding
 
 
-def _read_column(group: h5py.Group, name: str) -> pd.Series:
+def _read_column(group: h5py.Group, name: str, encodings: Mapping[str, Any] | None) -> pd.Series:
     ds = group[name]
-    kind = ds.attrs["kind"]
-    dtype_str = ds.attrs["dtype"]
+    # files written before the encodings moved to one group attribute keep them on each dataset
+    encoding = ds.attrs if encodings is None else encodings[name]
+    kind = encoding["kind"]
+    dtype_str = encoding["dtype"]
     mask = group[name + "__mask"][()] if (name + "__mask") in group else None
     if kind == "numpy":
         return pd.Series(ds[()], dtype=np.dtype(dtype_str))
@@ -378,12 +384,12 @@ def _read_column(group: h5py.Group, name: str) -> pd.Series:
         return pd.Series(ds[()].view(np.dtype(dtype_str)))
     if kind == "datetime_tz":
         dtype = pd.api.types.pandas_dtype(dtype_str)
-        unit = ds.attrs.get("unit", "ns")  # files without the attribute hold nanoseconds
+        unit = encoding.get("unit", "ns")  # files without the attribute hold nanoseconds
         utc = pd.Series(ds[()].view(f"datetime64[{unit}]")).dt.tz_localize("UTC")
         return utc.dt.tz_convert(dtype.tz).astype(dtype)
     if kind == "category":
-        cats = _read_column(group, name + "__categories")
-        cat = pd.Categorical.from_codes(ds[()], categories=pd.Index(cats), ordered=bool(ds.attrs["ordered"]))
+        cats = _read_column(group, name + "__categories", encodings)
+        cat = pd.Categorical.from_codes(ds[()], categories=pd.Index(cats), ordered=bool(encoding["ordered"]))
         return pd.Series(cat)
     if kind == "string":
         values = np.asarray(ds.asstr()[()], dtype=object)
@@ -411,16 +417,19 @@ def write_frame(parent: h5py.Group, name: str, df: pd.DataFrame) -> h5py.Group:
     """Store a DataFrame (columns of any common dtype, and its index) in a group."""
     group = parent.create_group(name)
     labels = []
+    # One attribute for all columns' encodings: two attributes per dataset cost more than the data.
+    encodings: dict[str, dict] = {}
     for i, col in enumerate(df.columns):
         if not isinstance(col, (str, int, float)):
             raise StoreError(f"Column label {col!r} is not a string or number.")
         labels.append(col)
-        _write_column(group, f"c{i}", df.iloc[:, i], str(col))
+        _write_column(group, f"c{i}", df.iloc[:, i], str(col), encodings)
     group.attrs["columns"] = json.dumps(labels)
     group.attrs["n_rows"] = len(df)
     if not (isinstance(df.index, pd.RangeIndex) and df.index.start == 0 and df.index.step == 1):
-        _write_column(group, "index", df.index.to_series(), "index")
+        _write_column(group, "index", df.index.to_series(), "index", encodings)
         group.attrs["index_name"] = json.dumps(df.index.name)
+    group.attrs["encodings"] = json.dumps(encodings)
     return group
 
 
@@ -429,11 +438,12 @@ def read_frame(parent: h5py.Group, name: str) -> pd.DataFrame:
     group = parent[name]
     labels = json.loads(group.attrs["columns"])
     n_rows = int(group.attrs["n_rows"])
-    cols = {i: _read_column(group, f"c{i}") for i in range(len(labels))}
+    encodings = json.loads(group.attrs["encodings"]) if "encodings" in group.attrs else None
+    cols = {i: _read_column(group, f"c{i}", encodings) for i in range(len(labels))}
     df = pd.DataFrame({i: s.reset_index(drop=True) for i, s in cols.items()}, index=pd.RangeIndex(n_rows))
     df.columns = labels
     if "index" in group:
-        idx = pd.Index(_read_column(group, "index"))
+        idx = pd.Index(_read_column(group, "index", encodings))
         idx.name = json.loads(group.attrs["index_name"])
         df.index = idx
     return df

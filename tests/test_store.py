@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import json
 import os
 import random
 import signal
@@ -202,6 +203,36 @@ def test_frame_roundtrip_property(tmp_path_factory, df):
     path.unlink()
 
 
+def per_dataset_layout(group: h5py.Group, without: tuple[str, ...] = ()) -> None:
+    """Rewrite a frame group the way older versions did: each column's encoding on its dataset."""
+    for name, encoding in json.loads(group.attrs["encodings"]).items():
+        for attr, value in encoding.items():
+            if attr not in without:
+                group[name].attrs[attr] = value
+    del group.attrs["encodings"]
+
+
+def test_frames_written_with_per_dataset_encodings_still_read(tmp_path):
+    """Files from before the column encodings moved to one group attribute."""
+    df = pd.DataFrame(
+        {
+            "cat": pd.Categorical(["lo", "hi", None], categories=["lo", "hi"], ordered=True),
+            "dt_tz": pd.to_datetime(["2020-03-29 01:30", None, "1600-01-01"], format="ISO8601")
+            .as_unit("us")
+            .tz_localize("UTC"),
+            "s": pd.Series(["a", None, "b"], dtype=object),
+            "i": pd.array([1, None, 3], dtype="Int64"),
+        },
+        index=pd.Index([5, 6, 7], name="trial"),
+    )
+    with h5py.File(tmp_path / "old.h5", "w") as f:
+        group = write_frame(f, "df", df)
+        assert set(json.loads(group.attrs["encodings"])) == {"c0", "c0__categories", "c1", "c2", "c3", "index"}
+        per_dataset_layout(group)
+    with h5py.File(tmp_path / "old.h5", "r") as f:
+        assert_frames_identical(df, read_frame(f, "df"))
+
+
 def test_roundtrip_explicit_dtypes(tmp_path):
     """One of each encoding, including the cases that used to lose information."""
     obs = pd.DataFrame(
@@ -251,8 +282,7 @@ def test_tz_column_from_older_files_reads_as_nanoseconds(tmp_path):
     col = pd.Series(pd.to_datetime(["2020-01-01 12:00", None]).as_unit("ns").tz_localize("Asia/Tokyo"))
     df = pd.DataFrame({"t": col})
     with h5py.File(tmp_path / "old.h5", "w") as f:
-        write_frame(f, "df", df)
-        del f["df/c0"].attrs["unit"]
+        per_dataset_layout(write_frame(f, "df", df), without=("unit",))
     with h5py.File(tmp_path / "old.h5", "r") as f:
         pd.testing.assert_frame_equal(read_frame(f, "df"), df)
 
