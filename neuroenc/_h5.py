@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import shutil
+import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -56,6 +57,60 @@ def file_lock(path: Path) -> Iterator[None]:
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+
+
+class HeldLock:
+    """The lock of :func:`file_lock` on ``<path>.lock``, its file kept open for many short holds.
+
+    Opening the lock file for every hold costs as much as the write it guards
+    (a results store appends once per fold). The lock is re-entrant within a
+    thread and excludes the other threads of the process as well (``flock``
+    alone would not: threads share the open file). After a fork or unpickling
+    the file is opened afresh.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lock_path = path.with_name(path.name + ".lock")
+        self._threads = threading.RLock()
+        self._fd: int | None = None
+        self._pid: int | None = None
+        self._depth = 0
+
+    def __getstate__(self) -> dict:
+        return {"path": self.path}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["path"])
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[None]:
+        if self._pid is not None and self._pid != os.getpid():
+            # A forked child copies the parent's state, held or not, but not its lock: start afresh.
+            self.__init__(self.path)
+        with self._threads:
+            if fcntl is None:  # pragma: no cover
+                yield
+                return
+            if self._depth == 0:
+                if self._fd is None:
+                    self._fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+                    self._pid = os.getpid()
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0:
+                    fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        """Close the lock file (the next hold reopens it)."""
+        with self._threads:
+            if self._fd is not None and self._pid == os.getpid() and self._depth == 0:
+                os.close(self._fd)
+                self._fd = None
 
 
 def _remove_stale_temps(path: Path) -> None:

@@ -210,6 +210,28 @@ def test_fixed_seed_repeats_and_parallel_equals_serial(cached, tmp_path):
     assert not np.allclose(other.score, serial.score)
 
 
+class FitsOnce(nr.MDM):
+    """An MDM that refuses a second fit and records which instances were fitted on what."""
+
+    fitted: list = []
+
+    def fit(self, X, y, sample_weight=None):
+        if hasattr(self, "classes_"):
+            raise RuntimeError("fitted twice: folds share an estimator")
+        type(self).fitted.append((id(self), len(X)))
+        return super().fit(X, y, sample_weight)
+
+
+def test_every_fold_fits_a_fresh_copy_of_the_pipeline(cached):
+    par, ds = cached
+    pipeline = make_pipeline(nr.Covariances("oas"), FitsOnce(metric="riemann"))
+    df = WithinSession(par, ds, random_state=11).process({"once": pipeline})
+    assert df.n_folds.sum() == len(FitsOnce.fitted) == 20
+    assert not hasattr(pipeline[-1], "classes_")  # the given pipeline itself is never fitted
+    assert pipeline[-1].get_params() == FitsOnce(metric="riemann").get_params()
+    FitsOnce.fitted.clear()
+
+
 class Exploding(nr.MDM):
     """An MDM whose fit raises once the class-wide budget of fits is spent."""
 

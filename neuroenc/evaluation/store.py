@@ -15,7 +15,7 @@ A store at ``results.h5`` is made of
   (``<crc32> <json>``), written by a single ``write`` call and ``fsync``-ed
   before it returns, so a record is on disk as soon as its fold finishes. A
   line cut short by a kill or failing its checksum is ignored.
-* ``results.h5.lock``: the ``fcntl`` lock (:func:`neuroenc._h5.file_lock`)
+* ``results.h5.lock``: the ``fcntl`` lock (:class:`neuroenc._h5.HeldLock`)
   that serialises appends, merges and reads between processes.
 
 Why a journal and not in-place HDF5 appends: HDF5 updates its metadata
@@ -59,7 +59,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from neuroenc._h5 import _fsync_path, check_hdf5, file_lock, read_frame, replaced_atomically, write_frame
+from neuroenc._h5 import HeldLock, _fsync_path, check_hdf5, read_frame, replaced_atomically, write_frame
 from neuroenc.errors import CorruptFileError, DataError, StoreError
 from neuroenc.validation import check_names
 
@@ -168,8 +168,12 @@ def _scalar(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
+# The exact-type tests first: the abstract-class checks cost most of an append.
 def _as_int(record: Mapping, name: str, minimum: int | None = None) -> int:
-    value = _scalar(record[name])
+    value = record[name]
+    if type(value) is int and (minimum is None or value >= minimum):
+        return value
+    value = _scalar(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise DataError(f"Result column {name!r} must be an integer, got {value!r}.")
     if minimum is not None and value < minimum:
@@ -178,20 +182,28 @@ def _as_int(record: Mapping, name: str, minimum: int | None = None) -> int:
 
 
 def _as_float(record: Mapping, name: str) -> float:
-    value = _scalar(record[name])
+    value = record[name]
+    if type(value) is float:
+        return value
+    value = _scalar(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise DataError(f"Result column {name!r} must be a real number, got {value!r}.")
     return float(value)
 
 
 def _as_str(record: Mapping, name: str) -> str:
-    value = _scalar(record[name])
+    value = record[name]
+    if type(value) is str and value:
+        return value
+    value = _scalar(value)
     if not isinstance(value, str) or not value:
         raise DataError(f"Result column {name!r} must be a non-empty string, got {value!r}.")
     return value
 
 
 def _as_subject(value: Any) -> int | str:
+    if (type(value) is int or type(value) is str) and value != "":
+        return value
     value = _scalar(value)
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         return int(value)
@@ -202,12 +214,17 @@ def _as_subject(value: Any) -> int | str:
 
 def _as_session(value: Any) -> str:
     # MOABB names sessions with strings ("0", "session_T"); integers are accepted as their text.
+    if type(value) is str and value:
+        return value
     value = _scalar(value)
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         return str(value)
     if isinstance(value, str) and value:
         return value
     raise DataError(f"Result column 'session' must be a string, got {value!r}.")
+
+
+_PLAIN = (str, int, float, bool)
 
 
 def _check_record(record: Any) -> dict[str, Any]:
@@ -241,6 +258,9 @@ def _check_record(record: Any) -> dict[str, Any]:
             continue
         if not isinstance(name, str) or not name or name.startswith("_"):
             raise DataError(f"Extra result column names must be strings not starting with '_', got {name!r}.")
+        if value is None or type(value) in _PLAIN:
+            out[name] = value
+            continue
         value = _scalar(value)
         if value is not None and not isinstance(value, (str, bool, numbers.Integral, numbers.Real)):
             raise DataError(
@@ -319,7 +339,9 @@ def _column(values: list) -> Any:
     return pd.array([None if _missing(v) else v for v in values], dtype=_STR) if _STR is not object else values
 
 
+@functools.cache
 def _empty_frame() -> pd.DataFrame:
+    """The table of an empty store (shared: never modified in place)."""
     frame = pd.DataFrame({c: pd.Series(dtype=d) for c, d in _CORE_DTYPES.items()})
     frame[_WRITTEN] = pd.Series(dtype=np.int64)
     return frame
@@ -371,6 +393,8 @@ def _select(frame: pd.DataFrame, filters: Mapping[str, Any]) -> np.ndarray:
     """Boolean mask of the rows matching every filter (a value or a list of values)."""
     check_names(list(filters), [c for c in frame.columns if c != _WRITTEN], "results column")
     mask = np.ones(len(frame), dtype=bool)
+    if not len(frame):
+        return mask
     for name, wanted in filters.items():
         if wanted is None:
             continue
@@ -440,6 +464,7 @@ class ResultsStore:
         self._journal: Path | None = None
         self._pending = 0
         self._cache: tuple[tuple, pd.DataFrame, dict[str, int]] | None = None
+        self._lock = HeldLock(self.path)
         with self._locked():
             if not self.path.exists():
                 self._write_table(_empty_frame(), {})
@@ -475,6 +500,7 @@ class ResultsStore:
             os.close(self._fd)
         self._fd = self._fd_pid = self._journal = None
         self._pending = 0
+        self._lock.close()
 
     # -- writing --------------------------------------------------------------
     def add(self, record: Mapping[str, Any]) -> None:
@@ -552,7 +578,9 @@ class ResultsStore:
         """
         frame = self._snapshot()
         if filters:
-            frame = frame.loc[_select(frame, filters)]
+            mask = _select(frame, filters)
+            if not mask.all():
+                frame = frame.loc[mask]
         frame = frame.drop(columns=_WRITTEN)
         if len(frame) > 1:
             frame = frame.sort_values(list(KEY_COLUMNS), kind="stable")
@@ -615,7 +643,7 @@ class ResultsStore:
     # -- internals ------------------------------------------------------------
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        with file_lock(self.path):
+        with self._lock():
             yield
 
     def _journal_fd(self) -> int:
@@ -651,6 +679,8 @@ class ResultsStore:
             try:
                 table = read_frame(f, "records")
                 consumed = json.loads(f.attrs["consumed"])
+                if not len(table):  # written without columns
+                    table = _empty_frame()
             except (KeyError, ValueError, OSError) as exc:
                 raise CorruptFileError(f"The results store {self.path} is damaged: {exc}") from exc
         self._cache = (signature, table, consumed)
@@ -714,11 +744,12 @@ class ResultsStore:
 
     def _write_table(self, frame: pd.DataFrame, consumed: Mapping[str, int]) -> None:
         """Replace the HDF5 file atomically (temporary file, fsync if durable, rename); caller holds the lock."""
-        frame = frame.reset_index(drop=True)
+        frame = frame.reset_index(drop=True) if len(frame) else _empty_frame()
         with replaced_atomically(self.path, self.durable) as tmp, h5py.File(tmp, "w") as f:
             f.attrs["neuroenc_type"] = _STORE_TYPE
             f.attrs["format_version"] = _FORMAT_VERSION
             f.attrs["consumed"] = json.dumps(dict(consumed))
-            write_frame(f, "records", frame)
+            # an empty table is written without columns: a new store costs a third as much to create
+            write_frame(f, "records", frame if len(frame) else frame.iloc[:, :0])
         # what was just written need not be read back while the file stays the same
         self._cache = (self._signature(), frame, dict(consumed))
