@@ -230,6 +230,14 @@ def test_every_fold_fits_a_fresh_copy_of_the_pipeline(cached):
     assert not hasattr(pipeline[-1], "classes_")  # the given pipeline itself is never fitted
     assert pipeline[-1].get_params() == FitsOnce(metric="riemann").get_params()
     FitsOnce.fitted.clear()
+    # a pipeline that cannot be pickled is copied another way, with the same folds and scores
+    from sklearn.preprocessing import FunctionTransformer
+
+    unpicklable = make_pipeline(nr.Covariances("oas"), FunctionTransformer(lambda C: C), FitsOnce(metric="riemann"))
+    again = WithinSession(par, ds, random_state=11).process({"once": unpicklable})
+    assert len(FitsOnce.fitted) == 20
+    np.testing.assert_array_equal(again.score, df.score)
+    FitsOnce.fitted.clear()
 
 
 class Exploding(nr.MDM):

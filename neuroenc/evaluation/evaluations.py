@@ -28,6 +28,7 @@ import copy
 import hashlib
 import inspect
 import numbers
+import pickle
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -134,10 +135,29 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _fit_estimator(template: Any, task: _Task, X: np.ndarray, y: np.ndarray, train: np.ndarray) -> tuple[Any, float]:
-    # A copy of the task's clone is the estimator clone() would give (clone deep-copies every
-    # parameter), at a fifth of the cost; the fold's estimator is new and unfitted either way.
-    est = copy.deepcopy(template)
+class _Template:
+    """Unfitted copies of a pipeline, one per fold, without a ``clone`` for each.
+
+    The pipeline is cloned once and pickled; unpickling gives the estimator
+    ``clone`` would (clone deep-copies every parameter) at a tenth of the
+    cost. Pipelines that cannot be pickled are deep-copied instead.
+    """
+
+    def __init__(self, pipeline: Any) -> None:
+        self._pipeline = clone(pipeline)
+        try:
+            self._pickled: bytes | None = pickle.dumps(self._pipeline, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:  # lambdas, open handles...: any pickling failure
+            self._pickled = None
+
+    def new(self) -> Any:
+        return copy.deepcopy(self._pipeline) if self._pickled is None else pickle.loads(self._pickled)
+
+
+def _fit_estimator(
+    template: _Template, task: _Task, X: np.ndarray, y: np.ndarray, train: np.ndarray
+) -> tuple[Any, float]:
+    est = template.new()
     if task.param_grid is not None:
         # As MOABB: an inner stratified 3-fold grid search, refit on the whole training set.
         from sklearn.model_selection import GridSearchCV, StratifiedKFold
@@ -174,7 +194,7 @@ def _run_task(X: np.ndarray, y: np.ndarray, metadata: pd.DataFrame, task: _Task,
     """Fit and score every fold of ``task``; each fold's records go to ``store`` when it ends."""
     records = []
     data = _as_braindata(X, y, metadata) if task.kind == "analysis" else None
-    template = None if task.kind == "analysis" else clone(task.pipeline)
+    template = None if task.kind == "analysis" else _Template(task.pipeline)
     n_channels = int(X.shape[1])
     for split, groups in zip(task.splits, task.groups):
         if task.kind == "analysis":
