@@ -277,8 +277,11 @@ def _check_record(record: Any) -> dict[str, Any]:
 # --------------------------------------------------------------------------
 # Journal lines: "<crc32 hex> <json>\n"
 # --------------------------------------------------------------------------
+_JSON = json.JSONEncoder(separators=(",", ":"), allow_nan=True)  # made once: json.dumps builds one per call
+
+
 def _encode(record: Mapping) -> bytes:
-    body = json.dumps(record, separators=(",", ":"), allow_nan=True).encode("utf-8")
+    body = _JSON.encode(record).encode("utf-8")
     return b"%08x %s\n" % (zlib.crc32(body), body)
 
 
@@ -461,7 +464,7 @@ class ResultsStore:
         self.journal_dir = self.path.with_name(self.path.name + ".journal")
         self._fd: int | None = None
         self._fd_pid: int | None = None
-        self._journal: Path | None = None
+        self._journal: str | None = None
         self._pending = 0
         self._cache: tuple[tuple, pd.DataFrame, dict[str, int]] | None = None
         self._lock = HeldLock(self.path)
@@ -649,14 +652,15 @@ class ResultsStore:
     def _journal_fd(self) -> int:
         """This process's journal, reopened if a merge deleted it or after a fork."""
         if self._fd is not None and self._fd_pid == os.getpid():
+            # The name is unique and created exclusively: if it exists, it is still this file.
             try:
-                if os.stat(self._journal).st_ino == os.fstat(self._fd).st_ino:
-                    return self._fd
+                os.stat(self._journal)
+                return self._fd
             except FileNotFoundError:
                 pass
             os.close(self._fd)
         self.journal_dir.mkdir(exist_ok=True)
-        self._journal = self.journal_dir / f"{os.getpid()}-{uuid.uuid4().hex}.jsonl"
+        self._journal = str(self.journal_dir / f"{os.getpid()}-{uuid.uuid4().hex}.jsonl")
         self._fd = os.open(self._journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o644)
         self._fd_pid = os.getpid()
         if self.durable:
