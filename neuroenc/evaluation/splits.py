@@ -256,16 +256,16 @@ def _groups(metadata: pd.DataFrame, columns: list[str]) -> list[tuple[Any, np.nd
     uniques, codes = [], []
     for column in columns:
         series = metadata[column]
-        values = series.to_numpy()
-        # pandas leaves missing keys out and orders categories its own way; let it decide those
-        if isinstance(series.dtype, pd.CategoricalDtype) or pd.isna(values).any():
+        if isinstance(series.dtype, pd.CategoricalDtype):  # pandas orders categories its own way
             return _groups_pandas(metadata, columns)
         try:
-            unique, code = np.unique(values, return_inverse=True)
+            code, unique = pd.factorize(series.to_numpy(), sort=True)  # hashing: cheaper than np.unique
         except TypeError:  # keys of mixed types: only pandas orders them
             return _groups_pandas(metadata, columns)
-        uniques.append(unique)
-        codes.append(code.reshape(-1))
+        if (code < 0).any():  # pandas leaves missing keys out
+            return _groups_pandas(metadata, columns)
+        uniques.append(np.asarray(unique))
+        codes.append(code)
     combined = np.ravel_multi_index(codes, [len(u) for u in uniques]) if len(codes) > 1 else codes[0]
     order = np.argsort(combined, kind="stable")
     starts = np.flatnonzero(np.diff(combined[order], prepend=-1))
