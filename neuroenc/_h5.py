@@ -387,7 +387,8 @@ def _write_column(
     group: h5py.Group, name: str, values: pd.Series | pd.Index, label: str, encodings: dict[str, dict]
 ) -> None:
     """Write one column as dataset ``name``; how to read it back goes into ``encodings[name]``."""
-    values = pd.Series(values)
+    if not isinstance(values, pd.Series):
+        values = pd.Series(values)
     dtype = values.dtype
     encoding: dict[str, Any] = {}
     if isinstance(dtype, pd.CategoricalDtype):
@@ -475,11 +476,11 @@ def write_frame(parent: h5py.Group, name: str, df: pd.DataFrame) -> h5py.Group:
     labels = []
     # One attribute for all columns' encodings: two attributes per dataset cost more than the data.
     encodings: dict[str, dict] = {}
-    for i, col in enumerate(df.columns):
+    for i, (col, values) in enumerate(df.items()):  # items(): a tenth of the cost of iloc per column
         if not isinstance(col, (str, int, float)):
             raise StoreError(f"Column label {col!r} is not a string or number.")
         labels.append(col)
-        _write_column(group, f"c{i}", df.iloc[:, i], str(col), encodings)
+        _write_column(group, f"c{i}", values, str(col), encodings)
     group.attrs["columns"] = json.dumps(labels)
     group.attrs["n_rows"] = len(df)
     if not (isinstance(df.index, pd.RangeIndex) and df.index.start == 0 and df.index.step == 1):
