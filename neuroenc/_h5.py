@@ -83,27 +83,36 @@ class HeldLock:
     def __setstate__(self, state: dict) -> None:
         self.__init__(state["path"])
 
-    @contextlib.contextmanager
-    def __call__(self) -> Iterator[None]:
+    def __call__(self) -> HeldLock:
+        """The lock as a context manager: ``with lock(): ...``."""
+        return self
+
+    def __enter__(self) -> None:
+        # __enter__/__exit__ rather than a generator: this runs twice per appended record.
         if self._pid is not None and self._pid != os.getpid():
             # A forked child copies the parent's state, held or not, but not its lock: start afresh.
             self.__init__(self.path)
-        with self._threads:
-            if fcntl is None:  # pragma: no cover
-                yield
-                return
-            if self._depth == 0:
-                if self._fd is None:
-                    self._fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-                    self._pid = os.getpid()
-                fcntl.flock(self._fd, fcntl.LOCK_EX)
+        self._threads.acquire()
+        if fcntl is None or self._depth:  # pragma: no cover - Windows
             self._depth += 1
-            try:
-                yield
-            finally:
-                self._depth -= 1
-                if self._depth == 0:
-                    fcntl.flock(self._fd, fcntl.LOCK_UN)
+            return
+        try:
+            if self._fd is None:
+                self._fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+                self._pid = os.getpid()
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._threads.release()
+            raise
+        self._depth = 1
+
+    def __exit__(self, *exc: object) -> None:
+        self._depth -= 1
+        try:
+            if self._depth == 0 and fcntl is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
 
     def close(self) -> None:
         """Close the lock file (the next hold reopens it)."""

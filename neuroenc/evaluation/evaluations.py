@@ -120,6 +120,7 @@ class _Task:
     splits: list[Split]
     groups: list[list[tuple]]  # per split: the (subject, session, test positions) scored apart
     n_records: int  # records the whole (load unit, pipeline) gives; marks it complete in the store
+    template: _Template | None = None  # estimators: where each fold's unfitted copy comes from
 
 
 def _score_groups(subjects: np.ndarray, sessions: np.ndarray, test: np.ndarray) -> list[tuple[Any, Any, np.ndarray]]:
@@ -154,10 +155,8 @@ class _Template:
         return copy.deepcopy(self._pipeline) if self._pickled is None else pickle.loads(self._pickled)
 
 
-def _fit_estimator(
-    template: _Template, task: _Task, X: np.ndarray, y: np.ndarray, train: np.ndarray
-) -> tuple[Any, float]:
-    est = template.new()
+def _fit_estimator(task: _Task, X: np.ndarray, y: np.ndarray, train: np.ndarray) -> tuple[Any, float]:
+    est = task.template.new()
     if task.param_grid is not None:
         # As MOABB: an inner stratified 3-fold grid search, refit on the whole training set.
         from sklearn.model_selection import GridSearchCV, StratifiedKFold
@@ -194,7 +193,6 @@ def _run_task(X: np.ndarray, y: np.ndarray, metadata: pd.DataFrame, task: _Task,
     """Fit and score every fold of ``task``; each fold's records go to ``store`` when it ends."""
     records = []
     data = _as_braindata(X, y, metadata) if task.kind == "analysis" else None
-    template = None if task.kind == "analysis" else _Template(task.pipeline)
     n_channels = int(X.shape[1])
     for split, groups in zip(task.splits, task.groups):
         if task.kind == "analysis":
@@ -205,7 +203,7 @@ def _run_task(X: np.ndarray, y: np.ndarray, metadata: pd.DataFrame, task: _Task,
                 results.append(_scores(task.pipeline(train, data[pos]), f"Analysis {task.pipeline_name!r}"))
             fit_time, score_times = time.perf_counter() - t0, [0.0] * len(groups)
         else:
-            est, fit_time = _fit_estimator(template, task, X, y, split.train)
+            est, fit_time = _fit_estimator(task, X, y, split.train)
             results, score_times = [], []
             for _, _, pos in groups:
                 t0 = time.perf_counter()
@@ -547,6 +545,7 @@ class _Evaluation:
     def _tasks(self, plan, pipelines, kinds, scorers, digests, param_grid, stored, count) -> Iterator[tuple]:
         """Load each unit when the executor asks for its first task (so memory holds few units)."""
         done = {(r["dataset"], str(r["subject"]), str(r["session"]), r["pipeline"], r["fold"]) for r in stored}
+        templates: dict[str, _Template] = {}  # one clone per pipeline and run, not per task
         for ds, subjects, names in plan:
             X, y, metadata = self._load(ds, subjects)
             splits = self._splits(y, metadata)
@@ -574,6 +573,8 @@ class _Evaluation:
                     ]
                     if not todo:
                         continue
+                    if kind != "analysis" and name not in templates:
+                        templates[name] = _Template(pipelines[name])
                     task = _Task(
                         dataset=ds.code,
                         pipeline_name=name,
@@ -587,6 +588,7 @@ class _Evaluation:
                         splits=[s for s, _ in todo],
                         groups=[g for _, g in todo],
                         n_records=n_records,
+                        template=templates.get(name),
                     )
                     unit_tasks.append((X, y_fit, metadata, task))
             count["total"] += len(unit_tasks) - len(names)

@@ -41,7 +41,6 @@ duplicated.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import json
@@ -51,7 +50,7 @@ import re
 import time
 import uuid
 import zlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -644,10 +643,8 @@ class ResultsStore:
         return target
 
     # -- internals ------------------------------------------------------------
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        with self._lock():
-            yield
+    def _locked(self) -> HeldLock:
+        return self._lock()
 
     def _journal_fd(self) -> int:
         """This process's journal, reopened if a merge deleted it or after a fork."""
