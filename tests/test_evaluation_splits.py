@@ -203,6 +203,7 @@ def test_stratified_folds_bad_labels():
     "subjects, sessions",
     [
         ([3, 1, 2, 1, 3, 2, 1], ["b", "a", "a", "b", "a", "b", "a"]),
+        ([4, 4, 4, 4, 4], ["b", "a", "b", "a", "c"]),  # one subject: its column is not hashed
         (["s10", "s2", "s10", "s2"], [1, 0, 0, 1]),
         ([1, "x", 1, "x"], ["a", "a", "b", "b"]),  # mixed key types: pandas decides
         ([1.0, np.nan, 2.0, 1.0], ["a", "a", "b", "a"]),  # missing keys are left out, as pandas does

@@ -548,7 +548,10 @@ class _Evaluation:
         templates: dict[str, _Template] = {}  # one clone per pipeline and run, not per task
         for ds, subjects, names in plan:
             X, y, metadata = self._load(ds, subjects)
-            splits = self._splits(y, metadata)
+            # labels as 0..k-1 in sorted order, as MOABB's LabelEncoder; the folds only depend on
+            # which epochs share a label, and integer codes split faster than text labels
+            codes = np.unique(y, return_inverse=True)[1].reshape(-1) if y.ndim == 1 and y.dtype.kind != "f" else None
+            splits = self._splits(y if codes is None else codes, metadata)
             if not splits:
                 warnings.warn(f"{self.name}: no fold for {ds.code} subject(s) {subjects}; skipping.", stacklevel=2)
                 count["total"] -= len(names)
@@ -556,11 +559,11 @@ class _Evaluation:
             subjects_, sessions_ = metadata["subject"].to_numpy(), metadata["session"].to_numpy()
             scored = [(s, _score_groups(subjects_, sessions_, s.test)) for s in splits]
             n_records = sum(len(g) for _, g in scored)
-            codes, unit_tasks = None, []
+            unit_tasks = []
             for name in names:
                 kind = kinds[name]
                 if kind == "estimator":
-                    if codes is None:  # labels as 0..k-1 in sorted order, as MOABB's LabelEncoder
+                    if codes is None:
                         codes = np.unique(y, return_inverse=True)[1]
                     y_fit = codes
                 else:

@@ -258,10 +258,14 @@ def _groups(metadata: pd.DataFrame, columns: list[str]) -> list[tuple[Any, np.nd
         series = metadata[column]
         if isinstance(series.dtype, pd.CategoricalDtype):  # pandas orders categories its own way
             return _groups_pandas(metadata, columns)
-        try:
-            code, unique = pd.factorize(series.to_numpy(), sort=True)  # hashing: cheaper than np.unique
-        except TypeError:  # keys of mixed types: only pandas orders them
-            return _groups_pandas(metadata, columns)
+        values = series.to_numpy()
+        if values.dtype.kind in "iu" and len(values) and (values == values[0]).all():  # one subject loaded
+            code, unique = np.zeros(len(values), dtype=np.intp), values[:1]
+        else:
+            try:
+                code, unique = pd.factorize(values, sort=True)  # hashing: cheaper than np.unique
+            except TypeError:  # keys of mixed types: only pandas orders them
+                return _groups_pandas(metadata, columns)
         if (code < 0).any():  # pandas leaves missing keys out
             return _groups_pandas(metadata, columns)
         uniques.append(np.asarray(unique))
