@@ -93,7 +93,7 @@ class HeldLock:
             # A forked child copies the parent's state, held or not, but not its lock: start afresh.
             self.__init__(self.path)
         self._threads.acquire()
-        if fcntl is None or self._depth:  # pragma: no cover - Windows
+        if self._depth or fcntl is None:  # a nested hold (or Windows, without fcntl)
             self._depth += 1
             return
         try:
@@ -113,6 +113,11 @@ class HeldLock:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
         finally:
             self._threads.release()
+
+    def __del__(self) -> None:
+        # a store dropped without close() must not leave its lock file open
+        if getattr(self, "_fd", None) is not None and self._pid == os.getpid():
+            os.close(self._fd)
 
     def close(self) -> None:
         """Close the lock file (the next hold reopens it)."""

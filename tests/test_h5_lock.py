@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
+import os
 import pickle
 import subprocess
 import sys
@@ -85,3 +87,18 @@ def test_forked_child_and_unpickled_copy_wait_for_the_holder(tmp_path):
             assert flag.value == 0  # the child opened its own lock file and waits
         child.join(10)
         assert flag.value == 1 and child.exitcode == 0
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+def test_dropped_locks_close_their_file(tmp_path):
+    def open_files():
+        return len(os.listdir("/proc/self/fd"))
+
+    before = open_files()
+    for i in range(20):
+        lock = HeldLock(tmp_path / f"r{i}.h5")
+        with lock():
+            assert open_files() == before + 1
+        del lock
+    gc.collect()
+    assert open_files() == before
