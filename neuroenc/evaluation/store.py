@@ -382,7 +382,12 @@ def _combine(table: pd.DataFrame, records: list[dict]) -> pd.DataFrame:
         names.update(dict.fromkeys(rec))
     columns = {}
     for name in names:
-        old = table[name].take(kept_rows).tolist() if name in table.columns else [None] * len(kept_rows)
+        if not len(kept_rows):  # nothing of the table stays (a new store: the usual case)
+            old = []
+        elif name in table.columns:
+            old = table[name].take(kept_rows).tolist()
+        else:
+            old = [None] * len(kept_rows)
         columns[name] = _column(old + [rec.get(name) for rec in new])
     frame = pd.DataFrame(columns, index=pd.RangeIndex(len(kept_rows) + len(new)))
     order = np.argsort(frame[_WRITTEN].to_numpy(), kind="stable")
