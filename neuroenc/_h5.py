@@ -365,8 +365,8 @@ def read_rows(ds: h5py.Dataset, rows: np.ndarray | None) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------
-# Tables: one dataset per column; each column's encoding and dtype (JSON in the group attribute
-# "encodings") make the round trip exact.
+# Tables: one dataset per column (numeric columns of one dtype share a 2-D dataset); each
+# column's encoding and dtype (JSON in the group attribute "encodings") make the round trip exact.
 # --------------------------------------------------------------------------
 # Codes of the missing-value markers of object string columns (None is the default).
 _OBJECT_NA = {"none": 0, "nan": 1, "na": 2}
@@ -442,12 +442,19 @@ def _write_column(
     encodings[name] = encoding
 
 
-def _read_column(group: h5py.Group, name: str, encodings: Mapping[str, Any] | None) -> pd.Series:
-    ds = group[name]
+def _read_column(
+    group: h5py.Group, name: str, encodings: Mapping[str, Any] | None, blocks: dict[str, np.ndarray]
+) -> pd.Series:
     # files written before the encodings moved to one group attribute keep them on each dataset
-    encoding = ds.attrs if encodings is None else encodings[name]
+    encoding = group[name].attrs if encodings is None else encodings[name]
     kind = encoding["kind"]
     dtype_str = encoding["dtype"]
+    if "block" in encoding:  # one column of a 2-D dataset holding the numeric columns of one dtype
+        if encoding["block"] not in blocks:
+            blocks[encoding["block"]] = group[encoding["block"]][()]
+        column = blocks[encoding["block"]][:, encoding["at"]]
+        return pd.Series(np.ascontiguousarray(column), dtype=np.dtype(dtype_str))
+    ds = group[name]
     mask = group[name + "__mask"][()] if (name + "__mask") in group else None
     if kind == "numpy":
         return pd.Series(ds[()], dtype=np.dtype(dtype_str))
@@ -459,7 +466,7 @@ def _read_column(group: h5py.Group, name: str, encodings: Mapping[str, Any] | No
         utc = pd.Series(ds[()].view(f"datetime64[{unit}]")).dt.tz_localize("UTC")
         return utc.dt.tz_convert(dtype.tz).astype(dtype)
     if kind == "category":
-        cats = _read_column(group, name + "__categories", encodings)
+        cats = _read_column(group, name + "__categories", encodings, blocks)
         cat = pd.Categorical.from_codes(ds[()], categories=pd.Index(cats), ordered=bool(encoding["ordered"]))
         return pd.Series(cat)
     if kind == "string":
@@ -490,11 +497,27 @@ def write_frame(parent: h5py.Group, name: str, df: pd.DataFrame) -> h5py.Group:
     labels = []
     # One attribute for all columns' encodings: two attributes per dataset cost more than the data.
     encodings: dict[str, dict] = {}
+    numeric: dict[np.dtype, list[tuple[int, pd.Series]]] = {}
     for i, (col, values) in enumerate(df.items()):  # items(): a tenth of the cost of iloc per column
         if not isinstance(col, (str, int, float)):
             raise StoreError(f"Column label {col!r} is not a string or number.")
         labels.append(col)
-        _write_column(group, f"c{i}", values, str(col), encodings)
+        if isinstance(values.dtype, np.dtype) and values.dtype.kind in "biufc":
+            numeric.setdefault(values.dtype, []).append((i, values))
+        else:
+            _write_column(group, f"c{i}", values, str(col), encodings)
+    # Numeric columns of one dtype share a 2-D dataset: creating a dataset costs more than a
+    # results table's data, and a table has a dozen such columns.
+    for j, (dtype, members) in enumerate(numeric.items()):
+        if len(members) == 1:
+            i, values = members[0]
+            _write_column(group, f"c{i}", values, str(labels[i]), encodings)
+            continue
+        block = np.empty((len(df), len(members)), dtype=dtype)
+        for k, (i, values) in enumerate(members):
+            block[:, k] = values.to_numpy()
+            encodings[f"c{i}"] = {"kind": "numpy", "dtype": str(dtype), "block": f"block{j}", "at": k}
+        group.create_dataset(f"block{j}", data=block)
     group.attrs["columns"] = json.dumps(labels)
     group.attrs["n_rows"] = len(df)
     if not (isinstance(df.index, pd.RangeIndex) and df.index.start == 0 and df.index.step == 1):
@@ -510,11 +533,12 @@ def read_frame(parent: h5py.Group, name: str) -> pd.DataFrame:
     labels = json.loads(group.attrs["columns"])
     n_rows = int(group.attrs["n_rows"])
     encodings = json.loads(group.attrs["encodings"]) if "encodings" in group.attrs else None
-    cols = {i: _read_column(group, f"c{i}", encodings) for i in range(len(labels))}
+    blocks: dict[str, np.ndarray] = {}
+    cols = {i: _read_column(group, f"c{i}", encodings, blocks) for i in range(len(labels))}
     df = pd.DataFrame({i: s.reset_index(drop=True) for i, s in cols.items()}, index=pd.RangeIndex(n_rows))
     df.columns = labels
     if "index" in group:
-        idx = pd.Index(_read_column(group, "index", encodings))
+        idx = pd.Index(_read_column(group, "index", encodings, blocks))
         idx.name = json.loads(group.attrs["index_name"])
         df.index = idx
     return df

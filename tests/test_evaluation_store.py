@@ -88,7 +88,7 @@ def test_records_round_trip_with_evolving_schema_and_tidy_dtypes(tmp_path):
     row = reopened.set_index("fold").loc[250]
     assert row["score"] == np.float32(0.5) and row["tag"] == "t1" and row["flag"] is np.True_
     assert pd.isna(reopened.set_index("fold").loc[0, "tag"])
-    with h5py.File(path, "r") as f:  # the compacted file is plain HDF5, one dataset per column
+    with h5py.File(path, "r") as f:  # the compacted file is plain HDF5
         assert f.attrs["neuroenc_type"] == "results_store" and "records" in f
 
 

@@ -233,6 +233,31 @@ def test_frames_written_with_per_dataset_encodings_still_read(tmp_path):
         assert_frames_identical(df, read_frame(f, "df"))
 
 
+def test_numeric_columns_of_one_dtype_share_a_dataset(tmp_path):
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(
+        {
+            "a": np.arange(5),
+            "s": pd.Series(list("vwxyz"), dtype="str"),
+            "x": rng.standard_normal(5),
+            "b": np.arange(5) * -3,
+            "flag": np.array([True, False, True, True, False]),
+            "y": np.array([np.nan, -0.0, np.inf, 1e-300, 2.5]),
+            "z": rng.standard_normal(5) + 1j,
+            "n": np.array([1, 2, 3, 4, 5], dtype=np.int8),
+        },
+        index=pd.Index([10, 11, 12, 13, 14], name="trial"),
+    )
+    with h5py.File(tmp_path / "f.h5", "w") as f:
+        group = write_frame(f, "df", df)
+        shapes = sorted(group[name].shape for name in group if name.startswith("block"))
+        assert shapes == [(5, 2), (5, 2)]  # int64 a and b, float64 x and y; the rest one dataset each
+    with h5py.File(tmp_path / "f.h5", "r") as f:
+        back = read_frame(f, "df")
+    assert_frames_identical(df, back)
+    assert back["a"].to_numpy().flags.c_contiguous
+
+
 def test_roundtrip_explicit_dtypes(tmp_path):
     """One of each encoding, including the cases that used to lose information."""
     obs = pd.DataFrame(

@@ -5,7 +5,7 @@ Layout
 A store at ``results.h5`` is made of
 
 * ``results.h5``: an HDF5 file holding the compacted table (group
-  ``records``, one HDF5 dataset per column written by
+  ``records``, HDF5 datasets of its columns written by
   :func:`neuroenc._h5.write_frame`, so every column keeps its dtype) and, in
   the root attribute ``consumed``, how far each journal file has been merged.
   It is only ever replaced whole (temporary file, ``fsync``, atomic rename),
