@@ -220,7 +220,7 @@ def test_groups_equal_pandas_groupby(subjects, sessions):
                 ref = list(frame.groupby(columns, sort=True, observed=True).indices.values())
             except TypeError:
                 continue
-            ours = [pos for _, pos in _groups(frame, columns)]
+            ours = _groups(frame, columns)
             assert len(ours) == len(ref)
             for a, b in zip(ours, ref):
                 np.testing.assert_array_equal(a, b)

@@ -172,7 +172,7 @@ def within_session_splits(
     y = _check_inputs(y, metadata, ("subject", "session"))
     n_splits, seed = _n_splits(n_splits), resolve_seed(random_state)
     splits = []
-    for _, positions in _groups(metadata, ["subject", "session"]):
+    for positions in _groups(metadata, ["subject", "session"]):
         for fold, (train, test) in enumerate(_kfold(y[positions], n_splits, seed)):
             splits.append(Split(fold, positions[train], positions[test]))
     return splits
@@ -190,7 +190,7 @@ def cross_session_splits(y: Any, metadata: pd.DataFrame) -> list[Split]:
     """
     y = _check_inputs(y, metadata, ("subject", "session"))
     splits = []
-    for _, positions in _groups(metadata, ["subject"]):
+    for positions in _groups(metadata, ["subject"]):
         sessions = metadata["session"].to_numpy()[positions]
         if len(np.unique(sessions)) < 2:
             continue
@@ -218,7 +218,7 @@ def within_subject_splits(
     y = _check_inputs(y, metadata, ("subject", "session"))
     n_splits, seed = _n_splits(n_splits), resolve_seed(random_state)
     splits = []
-    for _, positions in _groups(metadata, ["subject"]):
+    for positions in _groups(metadata, ["subject"]):
         for fold, (train, test) in enumerate(_kfold(y[positions], n_splits, seed)):
             splits.append(Split(fold, positions[train], positions[test]))
     return splits
@@ -251,39 +251,32 @@ def cross_subject_splits(y: Any, metadata: pd.DataFrame, *, n_splits: int | None
     return [Split(fold, train, test) for fold, (train, test) in enumerate(cv.split(positions, y, groups=subjects))]
 
 
-def _groups(metadata: pd.DataFrame, columns: list[str]) -> list[tuple[Any, np.ndarray]]:
-    """(key, positions) per group of ``columns``, keys sorted (as ``groupby(sort=True)``, which costs 10x more)."""
-    uniques, codes = [], []
+def _groups(metadata: pd.DataFrame, columns: list[str]) -> list[np.ndarray]:
+    """Positions of each group of ``columns``, keys sorted (as ``groupby(sort=True)``, which costs 10x more)."""
+    sizes, codes = [], []
     for column in columns:
         series = metadata[column]
         if isinstance(series.dtype, pd.CategoricalDtype):  # pandas orders categories its own way
             return _groups_pandas(metadata, columns)
         values = series.to_numpy()
         if values.dtype.kind in "iu" and len(values) and (values == values[0]).all():  # one subject loaded
-            code, unique = np.zeros(len(values), dtype=np.intp), values[:1]
+            code, n_keys = np.zeros(len(values), dtype=np.intp), 1
         else:
             try:
                 code, unique = pd.factorize(values, sort=True)  # hashing: cheaper than np.unique
             except TypeError:  # keys of mixed types: only pandas orders them
                 return _groups_pandas(metadata, columns)
+            n_keys = len(unique)
         if (code < 0).any():  # pandas leaves missing keys out
             return _groups_pandas(metadata, columns)
-        uniques.append(np.asarray(unique))
+        sizes.append(n_keys)
         codes.append(code)
-    combined = np.ravel_multi_index(codes, [len(u) for u in uniques]) if len(codes) > 1 else codes[0]
-    order = np.argsort(combined, kind="stable")
+    combined = np.ravel_multi_index(codes, sizes) if len(codes) > 1 else codes[0]
+    order = np.argsort(combined, kind="stable").astype(np.intp)
     starts = np.flatnonzero(np.diff(combined[order], prepend=-1))
-    groups = []
-    for positions in np.split(order.astype(np.intp), starts[1:]):
-        key = tuple(_plain(u[c[positions[0]]]) for u, c in zip(uniques, codes))
-        groups.append((key if len(key) > 1 else key[0], positions))
-    return groups
+    return np.split(order, starts[1:])
 
 
-def _groups_pandas(metadata: pd.DataFrame, columns: list[str]) -> list[tuple[Any, np.ndarray]]:
+def _groups_pandas(metadata: pd.DataFrame, columns: list[str]) -> list[np.ndarray]:
     grouped = metadata.reset_index(drop=True).groupby(columns, sort=True).indices
-    return [(key, np.asarray(pos, dtype=np.intp)) for key, pos in grouped.items()]
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
+    return [np.asarray(pos, dtype=np.intp) for pos in grouped.values()]
