@@ -45,22 +45,17 @@ def _fsync_path(path: Path) -> None:
 
 @contextlib.contextmanager
 def file_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive advisory lock on ``<path>.lock`` for the block."""
-    if fcntl is None:  # pragma: no cover
-        yield
-        return
-    lock_path = path.with_name(path.name + ".lock")
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    """Hold an exclusive advisory lock on ``<path>.lock`` for the block (one hold of a :class:`HeldLock`)."""
+    lock = HeldLock(path)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        with lock():
+            yield
     finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
+        lock.close()
 
 
 class HeldLock:
-    """The lock of :func:`file_lock` on ``<path>.lock``, its file kept open for many short holds.
+    """An exclusive advisory lock on ``<path>.lock``, its file kept open for many short holds.
 
     Opening the lock file for every hold costs as much as the write it guards
     (a results store appends once per fold). The lock is re-entrant within a
